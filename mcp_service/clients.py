@@ -1,0 +1,108 @@
+"""Client registration, API-key authentication and revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from mcp_service.db import Database
+from mcp_service.errors import AuthenticationError, NotFoundError
+from mcp_service.models import Client, Session, SessionStatus, utcnow
+from mcp_service.permissions import parse_tier, permissions_for
+from mcp_service.records import ClientInfo, RegisteredClient
+from mcp_service.security import ApiKeyHasher, generate_api_key, parse_api_key
+from mcp_service.validation import MAX_NAME_LENGTH, MAX_TYPE_LENGTH, clean_metadata, clean_text
+
+INVALID_KEY = "invalid API key"
+
+
+class ClientRegistry:
+    def __init__(self, db: Database, hasher: ApiKeyHasher) -> None:
+        self._db = db
+        self._hasher = hasher
+
+    async def register(
+        self,
+        name: object,
+        tier: object,
+        client_type: object = "generic",
+        metadata: object = None,
+    ) -> RegisteredClient:
+        # Validate everything before touching the database: bad input leaves no row.
+        clean_name = clean_text(name, "name", max_length=MAX_NAME_LENGTH)
+        clean_type = clean_text(client_type, "client_type", max_length=MAX_TYPE_LENGTH)
+        parsed_tier = parse_tier(tier)
+        clean_meta = clean_metadata(metadata)
+        key = generate_api_key()
+        key_hash = await self._hasher.hash_async(key.key)
+        row = Client(
+            name=clean_name,
+            client_type=clean_type,
+            tier=parsed_tier.value,
+            permissions=permissions_for(parsed_tier),
+            api_key_id=key.key_id,
+            api_key_hash=key_hash,
+            client_metadata=clean_meta,
+            created_at=utcnow(),
+        )
+        async with self._db.write() as db:
+            db.add(row)
+        return RegisteredClient(client=ClientInfo.from_row(row), api_key=key.key)
+
+    async def authenticate(self, api_key: object) -> ClientInfo:
+        """The client owning a valid, unrevoked key; AuthenticationError otherwise."""
+        parsed = parse_api_key(api_key)
+        if parsed is None:
+            await self._hasher.verify("", None)  # same cost as any other wrong key
+            raise AuthenticationError(INVALID_KEY)
+        async with self._db.read() as db:
+            row = await db.scalar(select(Client).where(Client.api_key_id == parsed.key_id))
+        stored_hash = row.api_key_hash if row is not None else None
+        if not await self._hasher.verify(parsed.key, stored_hash):
+            raise AuthenticationError(INVALID_KEY)
+        assert row is not None
+        if row.is_revoked:
+            raise AuthenticationError(f"client {row.id} has been revoked")
+        return ClientInfo.from_row(row)
+
+    async def get(self, client_id: str) -> ClientInfo:
+        async with self._db.read() as db:
+            row = await db.get(Client, client_id)
+        if row is None:
+            raise NotFoundError(f"client {client_id!r} not found")
+        return ClientInfo.from_row(row)
+
+    async def list(self, *, limit: int = 100) -> list[ClientInfo]:
+        async with self._db.read() as db:
+            rows = await db.scalars(select(Client).order_by(Client.created_at.desc()).limit(limit))
+            return [ClientInfo.from_row(r) for r in rows]
+
+    async def touch(self, client_id: str) -> None:
+        async with self._db.write() as db:
+            await db.execute(
+                update(Client).where(Client.id == client_id).values(last_active_at=utcnow())
+            )
+
+    async def revoke(self, client_id: str, *, db: Any = None) -> bool:
+        """Revoke a client and close its open sessions; False if it was already revoked."""
+        if db is not None:
+            return await self._revoke_in(db, client_id)
+        async with self._db.write() as session:
+            return await self._revoke_in(session, client_id)
+
+    async def _revoke_in(self, db: Any, client_id: str) -> bool:
+        row = await db.get(Client, client_id)
+        if row is None:
+            raise NotFoundError(f"client {client_id!r} not found")
+        if row.is_revoked:
+            return False
+        now = utcnow()
+        row.revoked_at = now
+        await db.execute(
+            update(Session)
+            .where(Session.client_id == client_id, Session.status == SessionStatus.OPEN.value)
+            .values(status=SessionStatus.CLOSED.value, closed_at=now)
+        )
+        self._hasher.forget(row.api_key_hash)
+        return True

@@ -1,0 +1,58 @@
+"""Typed errors: callers branch on the class, people read the message.
+
+Messages never contain an API key or a key hash.
+"""
+
+from __future__ import annotations
+
+
+class MCPServiceError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, execution_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # Set when the failed call was recorded as a tool execution row.
+        self.execution_id = execution_id
+
+
+class ValidationError(MCPServiceError):
+    code = "invalid_input"
+
+
+class UnknownTierError(ValidationError):
+    code = "unknown_tier"
+
+
+class UnknownPermissionError(ValidationError):
+    code = "unknown_permission"
+
+
+class NotFoundError(MCPServiceError):
+    code = "not_found"
+
+
+class AuthenticationError(MCPServiceError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(MCPServiceError):
+    code = "permission_denied"
+
+
+class SessionClosedError(MCPServiceError):
+    code = "session_closed"
+
+
+class ToolExecutionError(MCPServiceError):
+    code = "tool_error"
+
+
+class ToolTimeoutError(MCPServiceError):
+    code = "timeout"
+
+
+class ServiceNotInitializedError(MCPServiceError):
+    code = "not_initialized"

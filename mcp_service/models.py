@@ -1,0 +1,164 @@
+"""Typed SQLAlchemy 2.0 models: clients, sessions, tool executions and the tools' documents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every engine.
+
+    SQLite stores no offset, so values are normalised to UTC on the way in and
+    tagged UTC on the way out; a naive datetime is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+
+
+class ExecutionStatus(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    DENIED = "denied"
+    TIMEOUT = "timeout"
+
+
+def _in(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    client_type: Mapped[str] = mapped_column(String(50))
+    tier: Mapped[str] = mapped_column(String(20))
+    permissions: Mapped[list[str]]
+    api_key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(255))
+    client_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_active_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("tier IN ('admin', 'basic', 'readonly')", name="ck_tier"),)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(10), default=SessionStatus.OPEN.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    session_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", SessionStatus), name="ck_session_status"),
+        CheckConstraint("request_count >= 0", name="ck_request_count"),
+        Index("ix_sessions_client", "client_id"),
+        Index("ix_sessions_status_activity", "status", "last_activity_at"),
+    )
+
+
+class ToolExecution(Base):
+    __tablename__ = "tool_executions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # NULL only when the call named a session that does not exist.
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id", ondelete="SET NULL"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    tool_name: Mapped[str] = mapped_column(String(100))
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", ExecutionStatus), name="ck_execution_status"),
+        CheckConstraint("duration_ms >= 0", name="ck_duration"),
+        Index("ix_executions_client_started", "client_id", "started_at"),
+        Index("ix_executions_session", "session_id"),
+        Index("ix_executions_started", "started_at"),
+    )
+
+
+class Document(Base):
+    """A text the corpus tools store and search; owned by one client."""
+
+    __tablename__ = "documents"
+
+    # An INTEGER primary key is SQLite's stable rowid, which the FTS5 index points at.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_documents_client", "client_id"),)

@@ -1,0 +1,221 @@
+"""MCPService: the facade the protocol front, the CLI and the tests all use.
+
+Module-level `get_server_info()` and `execute_tool()` delegate to one
+process-wide instance; nothing here returns canned data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from mcp_service.clients import ClientRegistry
+from mcp_service.config import Settings
+from mcp_service.db import Database
+from mcp_service.errors import ServiceNotInitializedError
+from mcp_service.permissions import Permission, Tier, require_permission
+from mcp_service.pipeline import ToolPipeline
+from mcp_service.records import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
+from mcp_service.security import ApiKeyHasher
+from mcp_service.sessions import SessionStore
+from mcp_service.tools import ToolRegistry, default_registry
+
+SERVER_NAME = "mcp-service"
+PROTOCOL_VERSION = "2025-06-18"
+
+log = logging.getLogger(__name__)
+
+
+class MCPService:
+    def __init__(self, settings: Settings | None = None, tools: ToolRegistry | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.tools = tools or default_registry()
+        self.hasher = ApiKeyHasher()
+        self._db: Database | None = None
+        self._clients: ClientRegistry | None = None
+        self._sessions: SessionStore | None = None
+        self._pipeline: ToolPipeline | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def is_initialized(self) -> bool:
+        return self._db is not None
+
+    async def initialize(self) -> None:
+        """Connect, create the schema and start the expiry task; a second call is a no-op."""
+        async with self._lock:
+            if self._db is not None:
+                return
+            db = Database(self.settings)
+            try:
+                await db.create_schema()
+            except BaseException:
+                await db.dispose()
+                raise
+            self._db = db
+            self._clients = ClientRegistry(db, self.hasher)
+            self._sessions = SessionStore(db, self.settings.session_idle_timeout)
+            self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
+            self._expiry_task = asyncio.create_task(self._expire_periodically(), name="mcp-expiry")
+
+    async def shutdown(self) -> None:
+        """Close the sessions it opened, stop background work, dispose the engine.
+
+        Safe to call twice; initialize() afterwards works again.
+        """
+        async with self._lock:
+            if self._db is None:
+                return
+            if self._expiry_task is not None:
+                self._expiry_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._expiry_task
+            try:
+                assert self._sessions is not None
+                await self._sessions.close_opened()
+            finally:
+                await self._db.dispose()
+                self._db = self._clients = self._sessions = self._pipeline = None
+                self._expiry_task = None
+
+    async def _expire_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.expiry_interval)
+            try:
+                expired = await self.sessions.expire_idle()
+                if expired:
+                    log.info("expired %d idle sessions", len(expired))
+            except Exception:
+                log.exception("session expiry failed; retrying next interval")
+
+    # -- components (raise a clear error before initialize) ----------------------
+
+    @property
+    def database(self) -> Database:
+        return self._require(self._db)
+
+    @property
+    def clients(self) -> ClientRegistry:
+        return self._require(self._clients)
+
+    @property
+    def sessions(self) -> SessionStore:
+        return self._require(self._sessions)
+
+    @staticmethod
+    def _require(component: Any) -> Any:
+        if component is None:
+            raise ServiceNotInitializedError("the service is not initialized: call initialize()")
+        return component
+
+    # -- information -------------------------------------------------------------
+
+    async def get_server_info(self) -> dict[str, Any]:
+        from mcp_service import __version__
+
+        return {
+            "name": SERVER_NAME,
+            "version": __version__,
+            "protocol_version": PROTOCOL_VERSION,
+            "capabilities": {"tools": {"listChanged": False}, "logging": {}},
+            "tiers": [t.value for t in Tier],
+            "active_sessions": await self.sessions.count_open(),
+            "tools": [tool.describe() for tool in self.tools],
+        }
+
+    # -- clients -------------------------------------------------------------
+
+    async def register_client(
+        self,
+        name: str,
+        tier: str,
+        client_type: str = "generic",
+        metadata: dict[str, Any] | None = None,
+    ) -> RegisteredClient:
+        return await self.clients.register(name, tier, client_type, metadata)
+
+    async def validate_client_access(
+        self, api_key: str, required_permission: str | Permission | None = None
+    ) -> ClientInfo:
+        """Authenticate a key (and check a permission); records the client as active."""
+        client = await self.clients.authenticate(api_key)
+        if required_permission is not None:
+            require_permission(client.permissions, required_permission, who=client.client_id)
+        await self.clients.touch(client.client_id)
+        return client
+
+    async def revoke_client(self, client_id: str) -> bool:
+        return await self.clients.revoke(client_id)
+
+    # -- sessions ------------------------------------------------------------
+
+    async def create_session(
+        self, client_id: str, metadata: dict[str, Any] | None = None
+    ) -> SessionInfo:
+        return await self.sessions.create(client_id, metadata)
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        return await self.sessions.get(session_id)
+
+    async def update_session_activity(self, session_id: str) -> SessionInfo:
+        return await self.sessions.touch(session_id)
+
+    async def close_session(self, session_id: str) -> bool:
+        return await self.sessions.close(session_id)
+
+    async def cleanup_inactive_sessions(self, idle_timeout: float | None = None) -> list[str]:
+        return await self.sessions.expire_idle(idle_timeout)
+
+    # -- tools ---------------------------------------------------------------
+
+    async def execute_tool(
+        self,
+        session_id: str,
+        tool_name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        client_id: str,
+        timeout: float | None = None,
+    ) -> ExecutionRecord:
+        pipeline: ToolPipeline = self._require(self._pipeline)
+        return await pipeline.execute(
+            session_id, tool_name, arguments, client_id=client_id, timeout=timeout
+        )
+
+
+_service: MCPService | None = None
+
+
+def get_mcp_service() -> MCPService:
+    """The process-wide service (settings from the environment at first use)."""
+    global _service
+    if _service is None:
+        _service = MCPService()
+    return _service
+
+
+async def get_server_info() -> dict[str, Any]:
+    service = get_mcp_service()
+    await service.initialize()
+    return await service.get_server_info()
+
+
+async def execute_tool(
+    session_id: str, tool_name: str, arguments: dict[str, Any] | None = None, *, client_id: str
+) -> ExecutionRecord:
+    service = get_mcp_service()
+    await service.initialize()
+    return await service.execute_tool(session_id, tool_name, arguments, client_id=client_id)
+
+
+async def shutdown_mcp_service() -> None:
+    """Shut the process-wide service down and forget it (it belongs to one event loop)."""
+    global _service
+    service, _service = _service, None
+    if service is not None:
+        await service.shutdown()

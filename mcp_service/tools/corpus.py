@@ -1,0 +1,135 @@
+"""corpus_add and corpus_search: a caller's documents, searched with SQLite FTS5 when present.
+
+Search words are extracted and quoted, so any text (FTS operators, quotes,
+SQL-looking strings) is searched for literally instead of being parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import and_, func, select, text
+
+from mcp_service.errors import ValidationError
+from mcp_service.models import Document, utcnow
+from mcp_service.permissions import Permission
+from mcp_service.tools.registry import Tool, ToolContext
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_WORDS = 32
+
+
+def search_words(query: str) -> list[str]:
+    words = _WORD.findall(query)
+    if not words:
+        raise ValidationError("query has no searchable words")
+    return words[:MAX_QUERY_WORDS]
+
+
+async def corpus_add(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    doc = Document(
+        client_id=ctx.client_id,
+        title=args["title"],
+        body=args["body"],
+        tags=list(args.get("tags", [])),
+        created_at=utcnow(),
+    )
+    ctx.db.add(doc)
+    await ctx.db.flush()
+    return {"document_id": doc.id, "title": doc.title, "characters": len(doc.body)}
+
+
+_FTS_SEARCH = text(
+    "SELECT d.id, d.title, snippet(documents_fts, 1, '[', ']', '…', 12) AS snippet, "
+    "bm25(documents_fts) AS rank "
+    "FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid "
+    "WHERE documents_fts MATCH :match AND d.client_id = :client_id "
+    "ORDER BY rank, d.id LIMIT :limit"
+)
+_FTS_COUNT = text(
+    "SELECT count(*) FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid "
+    "WHERE documents_fts MATCH :match AND d.client_id = :client_id"
+)
+
+
+async def corpus_search(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    words = search_words(args["query"])
+    limit = args.get("limit", 10)
+    if ctx.services.database.has_fts:
+        params = {
+            "match": " ".join(f'"{w}"' for w in words),
+            "client_id": ctx.client_id,
+            "limit": limit,
+        }
+        rows = (await ctx.db.execute(_FTS_SEARCH, params)).all()
+        total = await ctx.db.scalar(_FTS_COUNT, params)
+        results = [
+            {"document_id": r.id, "title": r.title, "snippet": r.snippet, "score": -r.rank}
+            for r in rows
+        ]
+    else:
+        results, total = await _like_search(ctx, words, limit)
+    return {"query": args["query"], "total": total, "results": results}
+
+
+async def _like_search(
+    ctx: ToolContext, words: list[str], limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Portable fallback: every word must appear, case-insensitively, in title or body."""
+    haystack = func.lower(Document.title + " " + Document.body)
+    condition = and_(
+        Document.client_id == ctx.client_id,
+        *(haystack.contains(w.lower(), autoescape=True) for w in words),
+    )
+    total = await ctx.db.scalar(select(func.count()).select_from(Document).where(condition))
+    rows = await ctx.db.scalars(
+        select(Document).where(condition).order_by(Document.id.desc()).limit(limit)
+    )
+    results = [
+        {"document_id": d.id, "title": d.title, "snippet": d.body[:120], "score": 1.0} for d in rows
+    ]
+    return results, total or 0
+
+
+CORPUS_ADD = Tool(
+    name="corpus_add",
+    description="Store a document (title, body, optional tags) in the caller's searchable corpus.",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
+            "tags": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 50},
+                "maxItems": 20,
+                "uniqueItems": True,
+            },
+        },
+        "required": ["title", "body"],
+        "additionalProperties": False,
+    },
+    permission=Permission.WRITE,
+    handler=corpus_add,
+    writes=True,
+)
+
+CORPUS_SEARCH = Tool(
+    name="corpus_search",
+    description=(
+        "Full-text search over the caller's documents; every word must match. "
+        "Returns the best matches with a snippet and the total number of matches."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": 500},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+        },
+        "required": ["query"],
+        "additionalProperties": False,
+    },
+    permission=Permission.READ,
+    handler=corpus_search,
+)
