@@ -56,10 +56,11 @@ def parse_api_key(presented: object) -> ParsedKey | None:
 
 
 def hash_preview(stored_hash: str) -> str:
-    """A short, safe label for a stored hash (scheme and a few salt characters)."""
+    """A short label for a stored hash: its scheme and the start of its (public) salt."""
     parts = stored_hash.split("$")
-    scheme = parts[1] if len(parts) > 1 else "?"
-    return f"{scheme}:{stored_hash[-8:][:4]}…"
+    if len(parts) < 5:
+        return "unknown-hash"
+    return f"{parts[1]}:{parts[3][:6]}…"
 
 
 class ApiKeyHasher:

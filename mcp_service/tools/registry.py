@@ -66,10 +66,15 @@ class Tool:
 
 
 def _describe(error: SchemaError) -> str:
+    """jsonschema's message, with a long offending value replaced by a short description."""
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
     message = error.message
-    if len(message) > 200:
-        message = message[:200] + "…"
+    shown = repr(error.instance)
+    if len(shown) > 60:
+        size = f" of {len(error.instance)}" if hasattr(error.instance, "__len__") else ""
+        message = message.replace(shown, f"<{type(error.instance).__name__}{size}>")
+    if len(message) > 300:
+        message = message[:300] + "…"
     return f"{where}: {message}"
 
 

@@ -360,9 +360,7 @@ class TestMCPServiceRealisticIntegration:
             client_id=reader.client_id,
         )
         assert elsewhere.result["total"] == 0
-        step(
-            "corpus_add stored 3 documents; corpus_search found exactly one match, for its owner"
-        )
+        step("corpus_add stored 3 documents; corpus_search found exactly one match, for its owner")
 
         denied_before = await fetch_value(
             raw_db, "SELECT count(*) FROM documents WHERE client_id = :c", c=reader.client_id
