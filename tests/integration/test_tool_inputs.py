@@ -1,4 +1,4 @@
-"""Each tool's input validation through the real pipeline: rejected, recorded once, nothing stored."""
+"""Each tool's input validation through the real pipeline: rejected, recorded once, no writes."""
 
 from __future__ import annotations
 
