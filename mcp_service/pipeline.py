@@ -16,7 +16,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
@@ -38,6 +37,7 @@ from mcp_service.models import (
     utcnow,
 )
 from mcp_service.permissions import require_permission
+from mcp_service.recorder import Entry, ExecutionRecorder, write_entries
 from mcp_service.records import ExecutionRecord
 from mcp_service.tools.registry import Tool, ToolContext, ToolRegistry
 
@@ -98,6 +98,7 @@ class _Call:
 class ToolPipeline:
     def __init__(self, db: Database, registry: ToolRegistry, timeout: float, services: Any) -> None:
         self._db = db
+        self.recorder = ExecutionRecorder(db)
         self._registry = registry
         self.timeout = timeout
         self._services = services
@@ -162,7 +163,7 @@ class ToolPipeline:
                 async with self._db.write() as db:
                     result = await self._invoke(call, tool, arguments, db, timeout)
                     row = call.row(ExecutionStatus.SUCCESS, result)
-                    await self._bookkeep(db, call, row)
+                    await write_entries(db, [Entry(row, call.session_open)])
                 return ExecutionRecord.from_row(row)
             async with self._db.read() as db:
                 result = await self._invoke(call, tool, arguments, db, timeout)
@@ -210,20 +211,5 @@ class ToolPipeline:
         self, call: _Call, status: ExecutionStatus, *, result: Any = None, error: str | None = None
     ) -> ExecutionRecord:
         row = call.row(status, result, error)
-        async with self._db.write() as db:
-            await self._bookkeep(db, call, row)
+        await self.recorder.record(Entry(row, call.session_open))
         return ExecutionRecord.from_row(row)
-
-    @staticmethod
-    async def _bookkeep(db: AsyncSession, call: _Call, row: ToolExecution) -> None:
-        db.add(row)
-        now = row.finished_at
-        if call.session_open:
-            await db.execute(
-                update(Session)
-                .where(Session.id == call.session_id, Session.status == SessionStatus.OPEN.value)
-                .values(request_count=Session.request_count + 1, last_activity_at=now)
-            )
-        await db.execute(
-            update(Client).where(Client.id == call.client_id).values(last_active_at=now)
-        )

@@ -76,7 +76,8 @@ class MCPService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._expiry_task
             try:
-                assert self._sessions is not None
+                assert self._sessions is not None and self._pipeline is not None
+                await self._pipeline.recorder.wait_idle()
                 await self._sessions.close_opened()
             finally:
                 await self._db.dispose()

@@ -1,0 +1,23 @@
+"""`make bench`: every figure in one table. Printed, never asserted (the machine is noisy)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import key_check  # noqa: E402
+import suite_wall_time  # noqa: E402
+from _common import header  # noqa: E402
+
+
+def main() -> None:
+    header()
+    suite_wall_time.main()
+    asyncio.run(key_check.measure())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""`mcp-service`: manage clients and inspect the service from a shell.
+
+The API key is printed exactly once, at registration; nothing else prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from mcp_service.errors import MCPServiceError
+from mcp_service.models import Session
+from mcp_service.records import ClientInfo, SessionInfo
+from mcp_service.service import MCPService
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"
+
+
+def _client_row(c: ClientInfo) -> dict[str, Any]:
+    return {
+        "client_id": c.client_id,
+        "name": c.name,
+        "type": c.client_type,
+        "tier": c.tier,
+        "created_at": _iso(c.created_at),
+        "last_active_at": _iso(c.last_active_at),
+        "revoked": c.is_revoked,
+    }
+
+
+def _session_row(s: SessionInfo) -> dict[str, Any]:
+    return {
+        "session_id": s.session_id,
+        "client_id": s.client_id,
+        "status": s.status,
+        "requests": s.request_count,
+        "created_at": _iso(s.created_at),
+        "last_activity_at": _iso(s.last_activity_at),
+    }
+
+
+def _output(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    headers = list(rows[0])
+    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
+
+
+async def _register(service: MCPService, args: argparse.Namespace) -> int:
+    registered = await service.register_client(args.name, args.tier, client_type=args.type)
+    if args.json:
+        print(json.dumps({"client_id": registered.client_id, "api_key": registered.api_key}))
+    else:
+        print(f"client_id: {registered.client_id}")
+        print(f"api_key:   {registered.api_key}")
+        print("Store the key now: it is shown only once and cannot be recovered.", file=sys.stderr)
+    return 0
+
+
+async def _revoke(service: MCPService, args: argparse.Namespace) -> int:
+    newly = await service.revoke_client(args.client_id)
+    print(f"client {args.client_id} {'revoked' if newly else 'was already revoked'}")
+    return 0
+
+
+async def _clients(service: MCPService, args: argparse.Namespace) -> int:
+    rows = [_client_row(c) for c in await service.clients.list(limit=args.limit)]
+    _output(rows, as_json=args.json)
+    return 0
+
+
+async def _sessions(service: MCPService, args: argparse.Namespace) -> int:
+    query = select(Session).order_by(Session.created_at.desc()).limit(args.limit)
+    if args.status:
+        query = query.where(Session.status == args.status)
+    async with service.database.read() as db:
+        rows = [_session_row(SessionInfo.from_row(s)) for s in await db.scalars(query)]
+    _output(rows, as_json=args.json)
+    return 0
+
+
+async def _info(service: MCPService, _args: argparse.Namespace) -> int:
+    print(json.dumps(await service.get_server_info(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-service",
+        description="Manage the MCP service. The database comes from MCP_DATABASE_URL.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    reg = sub.add_parser("register-client", help="register a client and print its API key once")
+    reg.add_argument("--name", required=True)
+    reg.add_argument("--tier", required=True, choices=["admin", "basic", "readonly"])
+    reg.add_argument("--type", default="generic", help="client type, e.g. ide or agent")
+    reg.add_argument("--json", action="store_true", help="print {client_id, api_key} as JSON")
+    reg.set_defaults(run=_register)
+
+    rev = sub.add_parser("revoke-client", help="revoke a client's key and close its sessions")
+    rev.add_argument("client_id")
+    rev.set_defaults(run=_revoke)
+
+    for name, run, helptext in (
+        ("clients", _clients, "list clients, newest first"),
+        ("sessions", _sessions, "list sessions, newest first"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--limit", type=int, default=50)
+        p.add_argument("--json", action="store_true")
+        if name == "sessions":
+            p.add_argument("--status", choices=["open", "closed", "expired"])
+        p.set_defaults(run=run)
+
+    info = sub.add_parser("info", help="server name, version, tools and active sessions")
+    info.set_defaults(run=_info)
+    return parser
+
+
+async def _run(run: Callable[[MCPService, argparse.Namespace], Awaitable[int]], args: Any) -> int:
+    service = MCPService()
+    await service.initialize()
+    try:
+        return await run(service, args)
+    finally:
+        await service.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args.run, args))
+    except MCPServiceError as exc:
+        print(f"mcp-service: error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
