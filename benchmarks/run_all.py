@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import key_check  # noqa: E402
-import suite_wall_time  # noqa: E402
-from _common import header  # noqa: E402
+import key_check
+import suite_wall_time
+from _common import header
 
 
 def main() -> None:

@@ -29,10 +29,15 @@ log = logging.getLogger(__name__)
 
 
 class MCPService:
-    def __init__(self, settings: Settings | None = None, tools: ToolRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        tools: ToolRegistry | None = None,
+        hasher: ApiKeyHasher | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         self.tools = tools or default_registry()
-        self.hasher = ApiKeyHasher()
+        self.hasher = hasher or ApiKeyHasher()
         self._db: Database | None = None
         self._clients: ClientRegistry | None = None
         self._sessions: SessionStore | None = None
