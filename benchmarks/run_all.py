@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import key_check
 import suite_wall_time
+import table_refresh
 from _common import header
 
 
@@ -17,6 +18,7 @@ def main() -> None:
     header()
     suite_wall_time.main()
     asyncio.run(key_check.measure())
+    table_refresh.main()
 
 
 if __name__ == "__main__":

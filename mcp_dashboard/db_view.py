@@ -146,7 +146,7 @@ class DatabaseView:
     def _clients(self, conn: sqlite3.Connection) -> Table:
         rows = conn.execute(
             "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
-            "revoked_at FROM clients ORDER BY created_at DESC, id LIMIT ?",
+            "revoked_at FROM clients ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (self.limit,),
         ).fetchall()
         return Table(
@@ -175,7 +175,7 @@ class DatabaseView:
         rows = conn.execute(
             "SELECT s.id, c.name, s.status, s.request_count, s.created_at, s.last_activity_at "
             "FROM sessions s JOIN clients c ON c.id = s.client_id "
-            "ORDER BY s.created_at DESC, s.id LIMIT ?",
+            "ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?",
             (self.limit,),
         ).fetchall()
         return Table(
@@ -196,7 +196,7 @@ class DatabaseView:
             "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
             "e.session_id, e.error_message FROM tool_executions e "
             "JOIN clients c ON c.id = e.client_id "
-            "ORDER BY e.started_at DESC, e.id LIMIT ?",
+            "ORDER BY e.started_at DESC, e.rowid DESC LIMIT ?",
             (self.limit,),
         ).fetchall()
         return Table(

@@ -96,7 +96,10 @@ class Client(Base):
     last_active_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
-    __table_args__ = (CheckConstraint("tier IN ('admin', 'basic', 'readonly')", name="ck_tier"),)
+    __table_args__ = (
+        CheckConstraint("tier IN ('admin', 'basic', 'readonly')", name="ck_tier"),
+        Index("ix_clients_created", "created_at"),
+    )
 
     @property
     def is_revoked(self) -> bool:
@@ -120,6 +123,7 @@ class Session(Base):
         CheckConstraint("request_count >= 0", name="ck_request_count"),
         Index("ix_sessions_client", "client_id"),
         Index("ix_sessions_status_activity", "status", "last_activity_at"),
+        Index("ix_sessions_created", "created_at"),
     )
 
 
