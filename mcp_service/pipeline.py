@@ -39,7 +39,7 @@ from mcp_service.models import (
 from mcp_service.permissions import require_permission
 from mcp_service.recorder import Entry, ExecutionRecorder, write_entries
 from mcp_service.records import ExecutionRecord
-from mcp_service.tools.registry import Tool, ToolContext, ToolRegistry
+from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
 
 MAX_RECORDED_ARGUMENT_BYTES = 65_536
 
@@ -111,6 +111,7 @@ class ToolPipeline:
         *,
         client_id: str,
         timeout: float | None = None,
+        reporter: ToolReporter = SILENT,
     ) -> ExecutionRecord:
         arguments = {} if arguments is None else arguments
         async with self._db.read() as db:
@@ -128,7 +129,8 @@ class ToolPipeline:
             )
             status = ExecutionStatus.DENIED if denied else ExecutionStatus.ERROR
             await self._fail(call, status, exc)
-        return await self._run(call, tool, arguments, self.timeout if timeout is None else timeout)
+        limit = self.timeout if timeout is None else timeout
+        return await self._run(call, tool, arguments, limit, reporter)
 
     def _admit(
         self,
@@ -156,17 +158,22 @@ class ToolPipeline:
         return tool
 
     async def _run(
-        self, call: _Call, tool: Tool, arguments: dict[str, Any], timeout: float
+        self,
+        call: _Call,
+        tool: Tool,
+        arguments: dict[str, Any],
+        timeout: float,
+        reporter: ToolReporter,
     ) -> ExecutionRecord:
         try:
             if tool.writes:
                 async with self._db.write() as db:
-                    result = await self._invoke(call, tool, arguments, db, timeout)
+                    result = await self._invoke(call, tool, arguments, db, timeout, reporter)
                     row = call.row(ExecutionStatus.SUCCESS, result)
                     await write_entries(db, [Entry(row, call.session_open)])
                 return ExecutionRecord.from_row(row)
             async with self._db.read() as db:
-                result = await self._invoke(call, tool, arguments, db, timeout)
+                result = await self._invoke(call, tool, arguments, db, timeout, reporter)
         except TimeoutError:
             await self._fail(
                 call,
@@ -184,11 +191,21 @@ class ToolPipeline:
         return await self._record(call, ExecutionStatus.SUCCESS, result=result)
 
     async def _invoke(
-        self, call: _Call, tool: Tool, arguments: dict[str, Any], db: AsyncSession, timeout: float
+        self,
+        call: _Call,
+        tool: Tool,
+        arguments: dict[str, Any],
+        db: AsyncSession,
+        timeout: float,
+        reporter: ToolReporter,
     ) -> dict[str, Any]:
         assert call.session_id is not None
         ctx = ToolContext(
-            client_id=call.client_id, session_id=call.session_id, db=db, services=self._services
+            client_id=call.client_id,
+            session_id=call.session_id,
+            db=db,
+            services=self._services,
+            reporter=reporter,
         )
         result = await asyncio.wait_for(tool.handler(ctx, arguments), timeout)
         _json_safe(result)

@@ -21,6 +21,7 @@ from mcp_service.records import ClientInfo, ExecutionRecord, RegisteredClient, S
 from mcp_service.security import ApiKeyHasher
 from mcp_service.sessions import SessionStore
 from mcp_service.tools import ToolRegistry, default_registry
+from mcp_service.tools.registry import SILENT, ToolReporter
 
 SERVER_NAME = "mcp-service"
 PROTOCOL_VERSION = "2025-06-18"
@@ -187,10 +188,17 @@ class MCPService:
         *,
         client_id: str,
         timeout: float | None = None,
+        reporter: ToolReporter = SILENT,
     ) -> ExecutionRecord:
+        """Run one tool call through the pipeline; `reporter` receives its progress and logs."""
         pipeline: ToolPipeline = self._require(self._pipeline)
         return await pipeline.execute(
-            session_id, tool_name, arguments, client_id=client_id, timeout=timeout
+            session_id,
+            tool_name,
+            arguments,
+            client_id=client_id,
+            timeout=timeout,
+            reporter=reporter,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
 from jsonschema import ValidationError as SchemaError
@@ -14,9 +14,37 @@ from mcp_service.errors import NotFoundError, ValidationError
 from mcp_service.permissions import Permission, parse_permission
 
 
+class ToolReporter(Protocol):
+    """Where a long tool sends progress and log lines (the MCP front relays them to the client).
+
+    Best effort: a reporter never raises into the tool.
+    """
+
+    async def progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None: ...
+
+    async def log(self, level: str, message: str) -> None: ...
+
+
+class SilentReporter:
+    """The default reporter: calls from Python code have nobody to tell."""
+
+    async def progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        return None
+
+    async def log(self, level: str, message: str) -> None:
+        return None
+
+
+SILENT = SilentReporter()
+
+
 @dataclass(frozen=True)
 class ToolContext:
-    """What a running tool may use: its caller and a database session.
+    """What a running tool may use: its caller, a database session and a progress reporter.
 
     Writing tools get the write transaction that will also hold their execution
     row, so a tool's writes and the record of the call commit together or not at all.
@@ -26,6 +54,7 @@ class ToolContext:
     session_id: str
     db: AsyncSession
     services: Any  # the MCPService, for tools that manage clients
+    reporter: ToolReporter = SILENT
 
 
 ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]

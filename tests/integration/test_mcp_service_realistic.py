@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
 
 BUILTIN_TOOL_NAMES = [
     "analyze_workload",
+    "analyze_workload_batches",
     "corpus_add",
     "corpus_search",
     "echo",

@@ -41,6 +41,7 @@ def test_each_builtin_tool_declares_the_expected_permission() -> None:
     declared = {tool.name: tool.permission.value for tool in default_registry()}
     assert declared == {
         "analyze_workload": "execute",
+        "analyze_workload_batches": "execute",
         "corpus_add": "write",
         "corpus_search": "read",
         "echo": "read",

@@ -1,0 +1,64 @@
+"""Who is calling: the bearer key of an HTTP request, or the MCP_API_KEY of a stdio process.
+
+Both go through `ClientRegistry.authenticate`, so a key is checked the same way
+everywhere (warm HMAC cache, row read on every check, revocation effective at
+once). A key is never logged, never echoed in an error, and never kept in the
+request scope: the `AccessToken` the SDK stores carries the client id only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+
+from mcp_service.errors import AuthenticationError, MCPServiceError
+from mcp_service.records import ClientInfo
+from mcp_service.service import MCPService
+
+API_KEY_ENV = "MCP_API_KEY"
+REDACTED = "(redacted)"
+
+
+class StartupError(MCPServiceError):
+    """`mcp-service serve` cannot start; the message says why and never holds a key."""
+
+    code = "startup"
+
+
+class ServiceTokenVerifier(TokenVerifier):
+    """The SDK's bearer-token hook, answered by the service's own key check.
+
+    `None` makes the SDK answer 401 with a `WWW-Authenticate` header pointing at
+    the protected-resource metadata: a missing, malformed, wrong or revoked key
+    looks the same from outside.
+    """
+
+    def __init__(self, service: MCPService) -> None:
+        self._service = service
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            client = await self._service.clients.authenticate(token)
+        except AuthenticationError:
+            return None
+        return AccessToken(
+            token=REDACTED, client_id=client.client_id, scopes=list(client.permissions)
+        )
+
+
+async def authenticate_stdio(
+    service: MCPService, env: Mapping[str, str] | None = None
+) -> ClientInfo:
+    """The client owning MCP_API_KEY, or StartupError with a message fit for stderr."""
+    key = (os.environ if env is None else env).get(API_KEY_ENV, "").strip()
+    if not key:
+        raise StartupError(
+            f"{API_KEY_ENV} is not set: a stdio server acts for one client; register one with "
+            "`mcp-service register-client` and pass its key in the MCP client's env"
+        )
+    try:
+        return await service.validate_client_access(key)
+    except AuthenticationError as exc:
+        raise StartupError(f"{API_KEY_ENV} was refused: {exc.message}") from None

@@ -1,0 +1,166 @@
+"""The MCP server: the SDK's MCPServer, with the service's tool registry behind it.
+
+`tools/list` is the registry, schemas and descriptions as the pipeline checks
+them. `tools/call` is one `MCPService.execute_tool` call: session, permission,
+schema validation, timeout and the execution row all happen there, and nowhere
+else. Whatever the service raises comes back as an `isError` result with a
+one-line message and the execution id; nothing here raises into the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
+
+from mcp_service import __version__
+from mcp_service.errors import MCPServiceError, SessionClosedError
+from mcp_service.protocol.sessions import SessionMiddleware, SessionRouter
+from mcp_service.service import SERVER_NAME, MCPService
+
+log = logging.getLogger(__name__)
+
+# Log notifications are deprecated by the 2026-07-28 protocol, yet the handshake
+# protocol still has them and clients still show them: send them, without a warning per call.
+warnings.filterwarnings(
+    "ignore", "The logging capability is deprecated", category=MCPDeprecationWarning
+)
+
+INSTRUCTIONS = (
+    "Tools of the mcp-service: every call is checked against your API key's tier "
+    "(readonly, basic, admin) and the tool's JSON Schema, and recorded."
+)
+META_PERMISSION = "mcp-service/permission"
+META_EXECUTION = "mcp-service/execution_id"
+
+
+def success_result(execution_id: str, result: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(result, ensure_ascii=False))],
+        structured_content=result,
+        _meta={META_EXECUTION: execution_id},
+    )
+
+
+def error_result(error: MCPServiceError) -> CallToolResult:
+    payload = {"error": error.code, "message": error.message, "execution_id": error.execution_id}
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"{error.code}: {error.message}")],
+        structured_content=payload,
+        is_error=True,
+    )
+
+
+def internal_error_result() -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text="internal_error: the server failed; see its log")],
+        structured_content={"error": "internal_error", "message": "the server failed"},
+        is_error=True,
+    )
+
+
+class _ClientReporter:
+    """Relays a tool's progress and log lines to the calling client, best effort."""
+
+    def __init__(self, context: Context[Any, Any]) -> None:
+        self._context = context
+
+    async def progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        try:
+            await self._context.report_progress(done, total, message)
+        except Exception:  # the client went away: the tool carries on
+            log.debug("progress notification dropped", exc_info=True)
+
+    async def log(self, level: str, message: str) -> None:
+        try:
+            await self._context.log(level, message, logger_name=SERVER_NAME)  # type: ignore[arg-type]
+        except Exception:
+            log.debug("log notification dropped", exc_info=True)
+
+
+class ServiceMCPServer(MCPServer[Any]):
+    """MCPServer whose tools are the service's registry and whose calls run its pipeline."""
+
+    def __init__(self, service: MCPService, router: SessionRouter, **kwargs: Any) -> None:
+        kwargs.setdefault("log_level", "WARNING")
+        super().__init__(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, **kwargs)
+        self.service = service
+        self.router = router
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.middleware.append(SessionMiddleware(router))
+        self._listed = [
+            MCPTool(
+                name=tool.name,
+                description=tool.description,
+                input_schema=tool.input_schema,
+                annotations=ToolAnnotations(read_only_hint=not tool.writes),
+                _meta={META_PERMISSION: tool.permission.value},
+            )
+            for tool in service.tools
+        ]
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [tool.model_copy() for tool in self._listed]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult:
+        if context is None:
+            raise RuntimeError("tools are called through an MCP request")
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._call(name, arguments, context)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no call is in flight (for shutdown); False if `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _call(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any]
+    ) -> CallToolResult:
+        binding = session_id = None
+        try:
+            binding = self.router.binding(context.request_context)
+            session_id = await self.router.session_for(binding)
+            record = await self.service.execute_tool(
+                session_id,
+                name,
+                arguments,
+                client_id=binding.client_id,
+                reporter=_ClientReporter(context),
+            )
+        except SessionClosedError as exc:
+            if binding is not None and session_id is not None:
+                binding.forget(session_id)
+            return error_result(exc)
+        except MCPServiceError as exc:
+            return error_result(exc)
+        except Exception:
+            # Unexpected (a database failure, a bug): logged here, never detailed to the client.
+            log.exception("tools/call %r failed", name)
+            return internal_error_result()
+        return success_result(record.execution_id, record.result or {})
+
+
+def build_server(service: MCPService, transport: str, **kwargs: Any) -> ServiceMCPServer:
+    return ServiceMCPServer(service, SessionRouter(service, transport), **kwargs)

@@ -1,0 +1,191 @@
+"""Which service session row an MCP call belongs to.
+
+- stdio: the process is the connection. One row, opened at startup for the
+  client of MCP_API_KEY, closed when stdin closes (the client disconnected).
+- Streamable HTTP, handshake protocol (`Mcp-Session-Id`): one row per SDK
+  session, opened when `initialize` succeeds, closed when the SDK session ends
+  (the client's DELETE, the SDK's idle timeout, server shutdown).
+- Streamable HTTP, stateless 2026-07-28 protocol: no connection exists, so the
+  calls of one client to one server process are grouped into one rolling row,
+  opened by the client's first call and expired by the service's idle sweep;
+  the next call after that opens a new row. Server shutdown closes it.
+
+In every case a row idle long enough to be swept is not reused: the next call
+opens a fresh row for the same connection, so a call never lands on a row the
+sweep is about to expire (which would record it as denied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+
+from mcp_service.errors import AuthenticationError, NotFoundError
+from mcp_service.service import MCPService
+
+log = logging.getLogger(__name__)
+
+_STATE_KEY = "mcp_service.binding"
+# A row this close to the idle timeout may be expired under the call: open a new one instead.
+_IDLE_MARGIN = 5.0
+
+
+@dataclass
+class Binding:
+    """One MCP connection (or stateless group) and the session row it currently uses."""
+
+    client_id: str
+    metadata: dict[str, Any]
+    session_id: str | None = None
+    last_used: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def forget(self, session_id: str) -> None:
+        """The row is over (closed or expired elsewhere): the next call opens a new one."""
+        if self.session_id == session_id:
+            self.session_id = None
+
+
+def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
+    """The SDK's per-connection object (scratch `state`, teardown `exit_stack`).
+
+    mcp 2.3 documents both for handlers and middleware but exposes the object
+    only on the request's ServerSession; its own tests reach it the same way.
+    """
+    return getattr(ctx.session, "_connection", None)
+
+
+def http_client_id(ctx: ServerRequestContext[Any, Any]) -> str:
+    """The client the SDK's bearer middleware authenticated for this HTTP request."""
+    user = getattr(ctx.request, "user", None)
+    if not isinstance(user, AuthenticatedUser):  # unreachable behind RequireAuthMiddleware
+        raise AuthenticationError("request is not authenticated")
+    return user.access_token.client_id
+
+
+class SessionRouter:
+    def __init__(self, service: MCPService, transport: str) -> None:
+        self._service = service
+        self.transport = transport
+        self._stdio: Binding | None = None
+        self._stateless: dict[str, Binding] = {}
+
+    # -- opening -------------------------------------------------------------------
+
+    async def open_stdio(self, client_id: str) -> str:
+        """The stdio process's row, opened before anything is served."""
+        self._stdio = Binding(client_id, {"transport": "stdio", "pid": os.getpid()})
+        return await self.session_for(self._stdio)
+
+    async def on_initialize(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        """A handshake succeeded: an HTTP connection gets its row now, and closes it at its end."""
+        connection = connection_of(ctx)
+        if self.transport != "http" or connection is None or connection.session_id is None:
+            return
+        info = (ctx.params or {}).get("clientInfo") or {}
+        binding = Binding(
+            http_client_id(ctx),
+            {
+                "transport": "streamable-http",
+                "protocol": (ctx.params or {}).get("protocolVersion"),
+                "mcp_session_id": connection.session_id,
+                "client_info": {k: info.get(k) for k in ("name", "version") if k in info},
+            },
+        )
+        connection.state[_STATE_KEY] = binding
+        await self.session_for(binding)
+        connection.exit_stack.push_async_callback(self._connection_closed, binding)
+
+    def binding(self, ctx: ServerRequestContext[Any, Any]) -> Binding:
+        """The binding a request belongs to (see the module docstring)."""
+        if self._stdio is not None:
+            return self._stdio
+        connection = connection_of(ctx)
+        bound = connection.state.get(_STATE_KEY) if connection is not None else None
+        if bound is not None:
+            return bound
+        client_id = http_client_id(ctx)
+        group = self._stateless.get(client_id)
+        if group is None:
+            group = Binding(
+                client_id,
+                {
+                    "transport": "streamable-http",
+                    "protocol": ctx.protocol_version,
+                    "stateless": True,
+                },
+            )
+            self._stateless[client_id] = group
+        return group
+
+    async def session_for(self, binding: Binding) -> str:
+        """The binding's open row, opening a new one when it has none or it is about to expire."""
+        async with binding.lock:
+            now = time.monotonic()
+            timeout = self._service.settings.session_idle_timeout
+            stale = now - binding.last_used >= timeout - min(_IDLE_MARGIN, timeout / 10)
+            if binding.session_id is None or stale:
+                if binding.session_id is not None:
+                    await self._service.close_session(binding.session_id)
+                session = await self._service.create_session(binding.client_id, binding.metadata)
+                binding.session_id = session.session_id
+                log.info(
+                    "session %s opened for client %s over %s",
+                    session.session_id,
+                    binding.client_id,
+                    binding.metadata["transport"],
+                )
+            binding.last_used = now
+            return binding.session_id
+
+    # -- closing -------------------------------------------------------------------
+
+    async def close(self, binding: Binding) -> None:
+        session_id, binding.session_id = binding.session_id, None
+        if session_id is None:
+            return
+        timeout = self._service.settings.session_idle_timeout
+        if time.monotonic() - binding.last_used >= timeout:
+            # Ended by the SDK's idle timeout: let the sweep mark it expired, not closed.
+            await self._service.cleanup_inactive_sessions()
+        try:
+            if await self._service.close_session(session_id):
+                log.info("session %s closed", session_id)
+        except NotFoundError:  # deleted meanwhile: nothing left to close
+            pass
+
+    async def _connection_closed(self, binding: Binding) -> None:
+        try:
+            await self.close(binding)
+        except Exception:
+            log.exception("closing the session of an ended connection failed")
+
+    async def close_all(self) -> None:
+        """Server shutdown: close the stdio row and every stateless group."""
+        bindings = [b for b in (self._stdio, *self._stateless.values()) if b is not None]
+        self._stateless.clear()
+        for binding in bindings:
+            await self.close(binding)
+
+
+class SessionMiddleware:
+    """Opens an HTTP connection's row once its `initialize` handshake has succeeded."""
+
+    def __init__(self, router: SessionRouter) -> None:
+        self._router = router
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method == "initialize":
+            await self._router.on_initialize(ctx)
+        return result

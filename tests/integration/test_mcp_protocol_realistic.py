@@ -1,0 +1,693 @@
+"""The MCP protocol front, driven by the official SDK client against real `mcp-service serve`.
+
+Every server is a real subprocess (`python -m mcp_service.cli serve`) on a real
+SQLite file; every client is `mcp.Client` over stdio or streamable HTTP, in
+`mode="legacy"` (the initialize handshake, `Mcp-Session-Id`, JSON-RPC framing)
+and in the default mode (the stateless 2026-07-28 protocol). Assertions are
+exact and read back from the database file; tests create their own clients and
+filter by their ids, so a database shared with other runs is fine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mcp_service import MCPService
+from mcp_service.tools import default_registry
+from tests.integration.conftest import fetch_all, fetch_value, make_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.critical_path("protocol")]
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = [sys.executable, "-m", "mcp_service.cli", "serve"]
+READY = re.compile(r"serving MCP over streamable HTTP at (http://\S+/mcp)")
+MODES = ["legacy", "auto"]
+TOOLS = {tool.name: tool for tool in default_registry()}
+SAMPLES = [{"latency_ms": float(i % 97), "cost": 0.01} for i in range(600)]
+
+
+# -- fixtures: one database file and one HTTP server per module ------------------------------
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return os.environ.get("MCP_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('protocol') / 'mcp_service.db'}"
+    )
+
+
+@pytest.fixture
+async def service(db_url: str) -> AsyncIterator[MCPService]:
+    svc = MCPService(make_settings(db_url))
+    await svc.initialize()
+    yield svc
+    await svc.shutdown()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+@dataclass
+class HttpServer:
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix("/mcp")
+
+
+def start_http_server(db_url: str, log: Path, **env_extra: str) -> HttpServer:
+    env = {**os.environ, "MCP_DATABASE_URL": db_url, **env_extra}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*SERVE, "--transport", "http", "--port", "0", "--log-level", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while not (found := READY.search(log.read_text())):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.02)  # polling a subprocess's log for readiness, under a deadline
+    return HttpServer(found.group(1), log, process)
+
+
+def stop(server: HttpServer) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def http_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    server = start_http_server(db_url, tmp_path_factory.mktemp("http") / "server.log")
+    yield server
+    if server.process.poll() is None:
+        stop(server)
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """What a client received besides results."""
+
+    progress: list[tuple[float, float | None, str | None]]
+    logs: list[str]
+
+
+def new_seen() -> Seen:
+    return Seen(progress=[], logs=[])
+
+
+@asynccontextmanager
+async def http_client(
+    url: str, key: str | None, mode: str, seen: Seen | None = None
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    seen = seen or new_seen()
+
+    async def on_log(params: Any) -> None:
+        seen.logs.append(str(params.data))
+
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
+        transport = streamable_http_client(url, http_client=http)
+        client = Client(
+            transport, mode=mode, logging_callback=on_log, log_level="info", read_timeout_seconds=60
+        )
+        async with client:
+            yield client
+
+
+@asynccontextmanager
+async def stdio_mcp_client(
+    db_url: str, key: str | None, mode: str, errlog: Path, seen: Seen | None = None
+) -> AsyncIterator[Client]:
+    env = {"MCP_DATABASE_URL": db_url}
+    if key is not None:
+        env["MCP_API_KEY"] = key
+    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)
+    seen = seen or new_seen()
+
+    async def on_log(params: Any) -> None:
+        seen.logs.append(str(params.data))
+
+    with errlog.open("w") as sink:
+        client = Client(
+            stdio_client(params, errlog=sink),
+            mode=mode,
+            logging_callback=on_log,
+            log_level="info",
+            read_timeout_seconds=60,
+        )
+        async with client:
+            yield client
+
+
+def progress_recorder(seen: Seen) -> Callable[[float, float | None, str | None], Awaitable[None]]:
+    async def record(progress: float, total: float | None, message: str | None) -> None:
+        seen.progress.append((progress, total, message))
+
+    return record
+
+
+# -- database checks -------------------------------------------------------------------------
+
+
+async def executions(db: AsyncEngine, client_id: str) -> list[tuple[str, str, str | None]]:
+    rows = await fetch_all(
+        db,
+        "SELECT tool_name, status, session_id FROM tool_executions WHERE client_id = :c "
+        "ORDER BY started_at, id",
+        c=client_id,
+    )
+    return [(r.tool_name, r.status, r.session_id) for r in rows]
+
+
+async def sessions(db: AsyncEngine, client_id: str) -> list[Any]:
+    return await fetch_all(
+        db,
+        "SELECT id, status, request_count, metadata FROM sessions WHERE client_id = :c "
+        "ORDER BY created_at, id",
+        c=client_id,
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 15) -> Any:
+    """Poll a condition another process brings about, under a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def sessions_closed(db: AsyncEngine, client_id: str, count: int) -> list[Any]:
+    async def check() -> list[Any] | None:
+        rows = await sessions(db, client_id)
+        closed = len(rows) == count and all(r.status == "closed" for r in rows)
+        return rows if closed else None
+
+    return await eventually(check, f"{count} closed session(s) of {client_id}")
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for sub in error.exceptions for leaf in leaves(sub)]
+    return [error]
+
+
+def assert_no_key(text: str, *keys: str) -> None:
+    for key in keys:
+        assert key not in text
+        assert key.split("_", 2)[2] not in text  # nor the secret part alone
+
+
+# -- the scenario every transport and mode must pass -------------------------------------------
+
+
+async def exercise_every_tool(client: Client, victim_id: str, seen: Seen) -> list[str]:
+    """List the tools, call each one for real, then a schema violation and an unknown tool.
+
+    Returns the tool names the execution rows must show, in order."""
+    listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert sorted(listed) == sorted(TOOLS)
+    for name, tool in TOOLS.items():
+        assert listed[name].input_schema == tool.input_schema
+        assert listed[name].description == tool.description
+        assert listed[name].meta == {"mcp-service/permission": tool.permission.value}
+
+    echo = await client.call_tool("echo", {"message": "héllo"})
+    assert not echo.is_error
+    assert echo.structured_content == {"message": "héllo", "length": 5}
+    assert json.loads(echo.content[0].text) == {"message": "héllo", "length": 5}
+
+    stats = await client.call_tool(
+        "analyze_workload", {"samples": [{"latency_ms": 10}, {"latency_ms": 20, "cost": 0.5}]}
+    )
+    assert stats.structured_content["count"] == 2
+    assert stats.structured_content["p50_latency_ms"] == 15.0
+    assert stats.structured_content["total_cost"] == 0.5
+
+    batches = await client.call_tool(
+        "analyze_workload_batches",
+        {"samples": SAMPLES, "batch_size": 100},
+        progress_callback=progress_recorder(seen),
+    )
+    assert not batches.is_error, batches
+    assert batches.structured_content["overall"]["count"] == 600
+    assert [b["count"] for b in batches.structured_content["batches"]] == [100] * 6
+    assert seen.progress == [(float(i), 6.0, f"batch {i}/6") for i in range(1, 7)]
+    assert seen.logs[0] == "analyzing 600 samples in 6 batches"
+    assert seen.logs[1].startswith("done: p95 ")
+
+    added = await client.call_tool(
+        "corpus_add", {"title": "Rate limits", "body": "Token bucket limits for the gateway"}
+    )
+    document_id = added.structured_content["document_id"]
+    found = await client.call_tool("corpus_search", {"query": "bucket gateway"})
+    assert found.structured_content["total"] == 1
+    assert found.structured_content["results"][0]["document_id"] == document_id
+
+    history = await client.call_tool("list_executions", {"limit": 4})
+    assert [e["tool"] for e in history.structured_content["executions"]] == [
+        "corpus_search",
+        "corpus_add",
+        "analyze_workload_batches",
+        "analyze_workload",
+    ]
+
+    revoked = await client.call_tool("revoke_client", {"client_id": victim_id})
+    assert revoked.structured_content == {
+        "client_id": victim_id,
+        "revoked": True,
+        "already_revoked": False,
+    }
+
+    bad = await client.call_tool("echo", {"message": 5})
+    assert bad.is_error
+    assert bad.content[0].text == (
+        "invalid_input: invalid arguments for echo: message: 5 is not of type 'string'"
+    )
+    assert bad.structured_content["error"] == "invalid_input"
+    unknown = await client.call_tool("no_such_tool", {})
+    assert unknown.is_error
+    assert unknown.content[0].text.startswith("not_found: unknown tool 'no_such_tool'")
+    return [
+        "echo",
+        "analyze_workload",
+        "analyze_workload_batches",
+        "corpus_add",
+        "corpus_search",
+        "list_executions",
+        "revoke_client",
+        "echo",
+        "no_such_tool",
+    ]
+
+
+async def readonly_is_denied(client: Client) -> str:
+    denied = await client.call_tool("corpus_add", {"title": "t", "body": "b"})
+    assert denied.is_error
+    assert denied.structured_content["error"] == "permission_denied"
+    assert "lacks the write permission" in denied.content[0].text
+    allowed = await client.call_tool("echo", {"message": "still fine"})
+    assert not allowed.is_error
+    return denied.structured_content["execution_id"]
+
+
+async def check_rows(
+    db: AsyncEngine, admin_id: str, reader_id: str, expected_tools: list[str], denied_id: str
+) -> None:
+    rows = await executions(db, admin_id)
+    assert [tool for tool, _, _ in rows] == expected_tools
+    assert [status for _, status, _ in rows] == ["success"] * 7 + ["error", "error"]
+    assert len({session for _, _, session in rows}) == 1
+    reader_rows = await executions(db, reader_id)
+    assert [(tool, status) for tool, status, _ in reader_rows] == [
+        ("corpus_add", "denied"),
+        ("echo", "success"),
+    ]
+    assert await fetch_value(
+        db, "SELECT status FROM tool_executions WHERE id = :i", i=denied_id
+    ) == ("denied")
+    assert (
+        await fetch_value(db, "SELECT count(*) FROM documents WHERE client_id = :c", c=reader_id)
+        == 0
+    )
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_over_stdio(
+    mode: str, service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+) -> None:
+    admin = await service.register_client(f"stdio {mode} admin", "admin", client_type="ide")
+    reader = await service.register_client(f"stdio {mode} reader", "readonly")
+    victim = await service.register_client(f"stdio {mode} victim", "basic")
+    seen = new_seen()
+    logs = [tmp_path / "admin.log", tmp_path / "reader.log"]
+
+    async def admin_run() -> list[str]:
+        async with stdio_mcp_client(db_url, admin.api_key, mode, logs[0], seen) as client:
+            assert client.server_info.name == "mcp-service"
+            [row] = await sessions(db, admin.client_id)
+            assert row.status == "open"
+            assert json.loads(row.metadata)["transport"] == "stdio"
+            return await exercise_every_tool(client, victim.client_id, seen)
+
+    async def reader_run() -> str:
+        async with stdio_mcp_client(db_url, reader.api_key, mode, logs[1]) as client:
+            return await readonly_is_denied(client)
+
+    expected, denied_id = await asyncio.gather(admin_run(), reader_run())
+    step(f"stdio {mode}: 7 tools listed with their schemas, each called, progress received")
+    await check_rows(db, admin.client_id, reader.client_id, expected, denied_id)
+    step("Exact rows: 7 success, a schema error, an unknown tool; readonly write denied")
+
+    [admin_session] = await sessions_closed(db, admin.client_id, 1)
+    assert admin_session.request_count == 9
+    [reader_session] = await sessions_closed(db, reader.client_id, 1)
+    assert reader_session.request_count == 2
+    step("One session row per stdio process, closed when the client disconnected")
+    for log in logs:
+        assert_no_key(log.read_text(), admin.api_key, reader.api_key)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_over_http(
+    mode: str, service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Any
+) -> None:
+    admin = await service.register_client(f"http {mode} admin", "admin", client_type="agent")
+    reader = await service.register_client(f"http {mode} reader", "readonly")
+    victim = await service.register_client(f"http {mode} victim", "basic")
+    seen = new_seen()
+
+    async def admin_run() -> list[str]:
+        async with http_client(http_server.url, admin.api_key, mode, seen) as client:
+            expected = await exercise_every_tool(client, victim.client_id, seen)
+            [row] = await sessions(db, admin.client_id)
+            assert row.status == "open"
+            meta = json.loads(row.metadata)
+            assert meta["transport"] == "streamable-http"
+            assert ("mcp_session_id" in meta) is (mode == "legacy")
+            return expected
+
+    async def reader_run() -> str:
+        async with http_client(http_server.url, reader.api_key, mode) as client:
+            return await readonly_is_denied(client)
+
+    expected, denied_id = await asyncio.gather(admin_run(), reader_run())
+    step(f"http {mode}: 7 tools listed, each called through the pipeline, progress received")
+    await check_rows(db, admin.client_id, reader.client_id, expected, denied_id)
+    step("Exact rows: 7 success, a schema error, an unknown tool; readonly write denied")
+
+    if mode == "legacy":
+        [row] = await sessions_closed(db, admin.client_id, 1)
+        assert row.request_count == 9
+        step("Legacy: one session row per Mcp-Session-Id, closed on the client's DELETE")
+    else:
+        [row] = await sessions(db, admin.client_id)
+        assert (row.status, row.request_count) == ("open", 9)
+        step("Stateless 2026-07-28: the client's calls grouped in one open session row")
+    assert_no_key(http_server.log.read_text(), admin.api_key, reader.api_key)
+
+
+async def test_http_auth_missing_wrong_and_revoked_keys(
+    service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Any
+) -> None:
+    good = await service.register_client("http auth", "basic")
+    forged = good.api_key[:-4] + ("AAAA" if not good.api_key.endswith("AAAA") else "BBBB")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    async with httpx2.AsyncClient() as http:
+        for headers in ({}, {"Authorization": f"Bearer {forged}"}, {"Authorization": "Basic x"}):
+            response = await http.post(http_server.url, json=listing, headers=headers)
+            assert response.status_code == 401
+            assert response.json() == {
+                "error": "invalid_token",
+                "error_description": "Authentication required",
+            }
+            assert response.headers["www-authenticate"].endswith(
+                f'resource_metadata="{http_server.base}/.well-known/oauth-protected-resource/mcp"'
+            )
+            assert_no_key(response.text, good.api_key)
+        metadata = await http.get(f"{http_server.base}/.well-known/oauth-protected-resource/mcp")
+        assert metadata.status_code == 200
+        assert metadata.json()["resource"] == http_server.url
+    step("No key, a forged key, a non-bearer header: 401 with the protected-resource metadata")
+
+    for mode in MODES:
+        with pytest.raises((MCPError, ExceptionGroup)) as refused:
+            async with http_client(http_server.url, forged, mode):
+                pass
+        assert any(isinstance(leaf, MCPError) for leaf in leaves(refused.value))
+    step("The SDK client cannot connect with a wrong key, in either mode")
+
+    for mode in MODES:
+        victim = await service.register_client(f"http revoked {mode}", "basic")
+        with pytest.raises((MCPError, ExceptionGroup)) as after_revoke:
+            async with http_client(http_server.url, victim.api_key, mode) as client:
+                assert not (await client.call_tool("echo", {"message": "before"})).is_error
+                assert await service.revoke_client(victim.client_id) is True
+                await client.call_tool("echo", {"message": "after"})
+        assert any(isinstance(leaf, MCPError) for leaf in leaves(after_revoke.value))
+        assert [(t, s) for t, s, _ in await executions(db, victim.client_id)] == [
+            ("echo", "success")
+        ]
+        assert [r.status for r in await sessions(db, victim.client_id)] == ["closed"]
+    step("A revoked key is refused on its very next call; the refused call left no row")
+
+
+async def test_stdio_refuses_to_start_without_a_valid_key(
+    service: MCPService, db: AsyncEngine, db_url: str, step: Any
+) -> None:
+    revoked = await service.register_client("stdio revoked", "basic")
+    await service.revoke_client(revoked.client_id)
+    wrong = revoked.api_key[:-4] + ("AAAA" if not revoked.api_key.endswith("AAAA") else "BBBB")
+    base_env = {k: v for k, v in os.environ.items() if k != "MCP_API_KEY"}
+    base_env["MCP_DATABASE_URL"] = db_url
+    cases = {
+        "missing": (None, "MCP_API_KEY is not set"),
+        "wrong": (wrong, "MCP_API_KEY was refused: invalid API key"),
+        "revoked": (
+            revoked.api_key,
+            f"MCP_API_KEY was refused: client {revoked.client_id} has been revoked",
+        ),
+    }
+    processes = {
+        name: subprocess.Popen(
+            SERVE,
+            cwd=ROOT,
+            env=base_env if key is None else {**base_env, "MCP_API_KEY": key},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, (key, _) in cases.items()
+    }
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    for name, process in processes.items():
+        out, err = process.communicate(json.dumps(initialize).encode() + b"\n", timeout=60)
+        assert process.returncode == 2, name
+        assert out == b"", name  # nothing served: not even the initialize answer
+        lines = err.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"mcp-service: error: {cases[name][1]}")
+        assert_no_key(err.decode(), revoked.api_key, wrong)
+    assert await sessions(db, revoked.client_id) == []
+    step("Missing, wrong and revoked MCP_API_KEY: exit 2, one clear line on stderr, no session")
+
+
+async def test_concurrent_clients_exact_counts(
+    service: MCPService,
+    db: AsyncEngine,
+    db_url: str,
+    http_server: HttpServer,
+    tmp_path: Path,
+    step: Any,
+) -> None:
+    calls = 25
+    plan = (
+        [("http", "legacy")] * 3 + [("http", "auto")] * 3 + [("stdio", "legacy"), ("stdio", "auto")]
+    )
+    clients = [
+        await service.register_client(f"concurrent {i} {transport} {mode}", "basic")
+        for i, (transport, mode) in enumerate(plan)
+    ]
+
+    async def run(index: int) -> None:
+        transport, mode = plan[index]
+        key = clients[index].api_key
+        if transport == "http":
+            connect = http_client(http_server.url, key, mode)
+        else:
+            connect = stdio_mcp_client(db_url, key, mode, tmp_path / f"stdio-{index}.log")
+        async with connect as client:
+            results = await asyncio.gather(
+                *(client.call_tool("echo", {"message": f"{index}:{n}"}) for n in range(calls))
+            )
+            assert [r.structured_content["message"] for r in results] == [
+                f"{index}:{n}" for n in range(calls)
+            ]
+
+    await asyncio.gather(*(run(i) for i in range(len(plan))))
+    step(f"{len(plan)} clients over stdio and HTTP, {calls} concurrent calls each, all answered")
+    for registered in clients:
+        rows = await executions(db, registered.client_id)
+        assert [(t, s) for t, s, _ in rows] == [("echo", "success")] * calls
+    for registered in clients:
+        [row] = await sessions(db, registered.client_id)
+        assert row.request_count == calls
+    step(f"Exactly {calls} success rows per client and one session row each, counting {calls}")
+    keys = [c.api_key for c in clients]
+    assert_no_key(http_server.log.read_text(), *keys)
+
+
+async def test_stateless_sessions_close_at_server_shutdown(
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+) -> None:
+    server = start_http_server(db_url, tmp_path / "server.log")
+    try:
+        modern = await service.register_client("stateless grouping", "basic")
+        legacy = await service.register_client("legacy per connection", "basic")
+        for _ in range(2):
+            async with http_client(server.url, modern.api_key, "auto") as client:
+                await client.call_tool("echo", {"message": "a"})
+            async with http_client(server.url, legacy.api_key, "legacy") as client:
+                await client.call_tool("echo", {"message": "b"})
+        [group] = await sessions(db, modern.client_id)
+        assert (group.status, group.request_count) == ("open", 2)
+        assert json.loads(group.metadata)["stateless"] is True
+        per_connection = await sessions_closed(db, legacy.client_id, 2)
+        assert [r.request_count for r in per_connection] == [1, 1]
+        step("Stateless calls of one client share one row; each legacy connection has its own")
+    finally:
+        code = stop(server)
+    assert code == 0
+    [group] = await sessions(db, modern.client_id)
+    assert group.status == "closed"
+    step("SIGTERM: clean exit 0, the stateless session closed by the server")
+    assert_no_key(server.log.read_text(), modern.api_key, legacy.api_key)
+
+
+async def test_idle_sessions_expire_and_the_next_call_opens_a_new_one(
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+) -> None:
+    server = start_http_server(
+        db_url, tmp_path / "server.log", MCP_SESSION_IDLE_TIMEOUT="1", MCP_EXPIRY_INTERVAL="0.1"
+    )
+    try:
+
+        async def idle_then_call(mode: str) -> str:
+            registered = await service.register_client(f"idle {mode}", "basic")
+            async with http_client(server.url, registered.api_key, mode) as client:
+                assert not (await client.call_tool("echo", {"message": "1"})).is_error
+
+                async def expired() -> bool:
+                    rows = await sessions(db, registered.client_id)
+                    return [r.status for r in rows] == ["expired"]
+
+                await eventually(expired, f"the {mode} session to expire")
+                second = await client.call_tool("echo", {"message": "2"})
+                assert not second.is_error, second
+            rows = await sessions(db, registered.client_id)
+            assert [(r.status, r.request_count) for r in rows[:1]] == [("expired", 1)]
+            assert rows[1].request_count == 1
+            assert [(t, s) for t, s, _ in await executions(db, registered.client_id)] == [
+                ("echo", "success")
+            ] * 2
+            return registered.client_id
+
+        legacy_id, _ = await asyncio.gather(idle_then_call("legacy"), idle_then_call("auto"))
+        await sessions_closed_after_expiry(db, legacy_id)
+        step("An idle session expires; the same connection's next call opens a new row")
+    finally:
+        assert stop(server) == 0
+
+
+async def sessions_closed_after_expiry(db: AsyncEngine, client_id: str) -> None:
+    async def check() -> bool:
+        return [r.status for r in await sessions(db, client_id)] == ["expired", "closed"]
+
+    await eventually(check, "the legacy connection's second row to close")
+
+
+async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+) -> None:
+    registered = await service.register_client("stdio sigterm", "basic")
+    samples = [{"latency_ms": float(i % 50)} for i in range(20_000)]
+    signalled: list[float] = []
+    server_pid = 0
+
+    async def kill_on_first_progress(progress: float, total: float | None, _: str | None) -> None:
+        signalled.append(progress)
+        if len(signalled) == 1:  # progress callbacks may overlap: only the first one signals
+            os.kill(server_pid, signal.SIGTERM)
+
+    with pytest.raises((MCPError, ExceptionGroup)):
+        async with stdio_mcp_client(db_url, registered.api_key, "legacy", tmp_path / "e") as client:
+            [row] = await sessions(db, registered.client_id)
+            server_pid = json.loads(row.metadata)["pid"]
+            await client.call_tool(
+                "analyze_workload_batches",
+                {"samples": samples, "batch_size": 20},
+                progress_callback=kill_on_first_progress,
+            )
+    assert 1 <= len(signalled) < 1000  # the call was stopped part-way
+    rows = await fetch_all(
+        db,
+        "SELECT tool_name, status, error_message FROM tool_executions WHERE client_id = :c",
+        c=registered.client_id,
+    )
+    assert [tuple(r) for r in rows] == [("analyze_workload_batches", "error", "cancelled")]
+    [row] = await sessions(db, registered.client_id)
+    assert (row.status, row.request_count) == ("closed", 1)
+    step("SIGTERM mid-call: the call recorded as cancelled, the session closed, exit without hang")
+
+
+def test_serve_bad_arguments_exit_non_zero(http_server: HttpServer) -> None:
+    taken = http_server.url.rsplit(":", 1)[1].removesuffix("/mcp")
+    cases = {
+        ("--transport", "http", "--port", "70000"): "port must be 0-65535",
+        ("--transport", "ftp"): "invalid choice: 'ftp'",
+        ("--port", "9000"): "--host and --port apply to --transport http only",
+        ("--transport", "http", "--port", taken): f"cannot listen on 127.0.0.1:{taken}",
+    }
+    processes = {
+        args: subprocess.Popen(
+            [*SERVE, *args],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for args in cases
+    }
+    for args, process in processes.items():
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 2, args
+        assert cases[args] in err.decode(), err.decode()
+        assert out == b""
