@@ -1,0 +1,312 @@
+"""The event schema: one JSON object per line, written by the pytest plugin, read by the runner.
+
+Events are frozen dataclasses so both ends share one definition; msgspec validates
+the types when a line is parsed, so a reader never trusts a field it did not check.
+Every event carries `v` (the schema version) and `type` (which dataclass it is).
+`docs/events.md` documents every field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+# A line longer than this is rejected unread: the runner never buffers more.
+MAX_LINE_BYTES = 1 << 20
+# The plugin clips each free-text field so a report line stays far below MAX_LINE_BYTES.
+MAX_TEXT_BYTES = 64 * 1024
+MAX_STEP_BYTES = 4 * 1024
+
+Outcome = Literal["passed", "failed", "skipped"]
+
+_frozen = {"frozen": True, "slots": True, "kw_only": True}
+
+
+@dataclass(**_frozen)
+class RunStart:
+    """pytest started (the controller under xdist)."""
+
+    type: Literal["run_start"] = "run_start"
+    v: int = SCHEMA_VERSION
+    time: float
+    pid: int
+    args: tuple[str, ...]
+    rootdir: str
+    invocation_dir: str
+    pytest_version: str
+    python_version: str
+    workers: int = 0
+
+
+@dataclass(**_frozen)
+class CollectedTest:
+    nodeid: str
+    critical_path: str
+    markers: tuple[str, ...] = ()
+    file: str = ""
+    line: int | None = None
+    name: str = ""
+
+
+@dataclass(**_frozen)
+class Collection:
+    """The selected tests, in run order; large suites come in several parts."""
+
+    type: Literal["collection"] = "collection"
+    v: int = SCHEMA_VERSION
+    time: float
+    tests: tuple[CollectedTest, ...]
+    total: int
+    part: int = 1
+    parts: int = 1
+    deselected: int = 0
+    worker: str | None = None
+
+
+@dataclass(**_frozen)
+class CollectReport:
+    """A file or directory that failed (or was skipped) while collecting."""
+
+    type: Literal["collect_report"] = "collect_report"
+    v: int = SCHEMA_VERSION
+    time: float
+    nodeid: str
+    outcome: Outcome
+    longrepr: str = ""
+
+
+@dataclass(**_frozen)
+class TestStart:
+    __test__ = False
+
+    type: Literal["test_start"] = "test_start"
+    v: int = SCHEMA_VERSION
+    time: float
+    nodeid: str
+    file: str = ""
+    line: int | None = None
+
+
+@dataclass(**_frozen)
+class Step:
+    """A "✓ …" progress line a test logged on `mcp.steps`, sent while the test runs."""
+
+    type: Literal["step"] = "step"
+    v: int = SCHEMA_VERSION
+    time: float
+    nodeid: str
+    index: int
+    message: str
+    when: str = "call"
+    worker: str | None = None
+
+
+@dataclass(**_frozen)
+class Crash:
+    path: str
+    lineno: int | None = None
+    message: str = ""
+
+
+@dataclass(**_frozen)
+class TestReport:
+    """The result of one phase (setup, call, teardown) of one test."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    type: Literal["test_report"] = "test_report"
+    v: int = SCHEMA_VERSION
+    time: float
+    nodeid: str
+    when: str
+    outcome: Outcome
+    # pytest's own category: passed, failed, error, skipped, xfailed, xpassed (or a plugin's).
+    category: str
+    duration: float = 0.0
+    crash: Crash | None = None
+    longrepr: str = ""
+    reason: str = ""  # skip or xfail reason
+    stdout: str = ""
+    stderr: str = ""
+    log: str = ""
+    worker: str | None = None
+
+
+@dataclass(**_frozen)
+class WarningRecorded:
+    type: Literal["warning"] = "warning"
+    v: int = SCHEMA_VERSION
+    time: float
+    message: str
+    category: str
+    filename: str = ""
+    lineno: int | None = None
+    nodeid: str = ""
+    when: str = ""
+
+
+@dataclass(**_frozen)
+class RunFinish:
+    """The end of the run. The runner writes one itself (source "runner") when pytest died."""
+
+    type: Literal["run_finish"] = "run_finish"
+    v: int = SCHEMA_VERSION
+    time: float
+    exit_status: int | None
+    totals: dict[str, int] = field(default_factory=dict)
+    duration: float = 0.0
+    aborted: bool = False
+    reason: str = ""
+    source: Literal["plugin", "runner"] = "plugin"
+    ignored_lines: int = 0
+
+
+@dataclass(**_frozen)
+class RunCancel:
+    """Runner-side: the user asked to stop the run."""
+
+    type: Literal["run_cancel"] = "run_cancel"
+    v: int = SCHEMA_VERSION
+    time: float
+
+
+@dataclass(**_frozen)
+class TestHistory:
+    __test__ = False
+
+    nodeid: str
+    flaky: bool = False
+    slower: bool = False
+    median: float | None = None
+    runs: int = 0
+
+
+@dataclass(**_frozen)
+class HistoryLoaded:
+    """Runner-side: what the run history says about this run's tests."""
+
+    type: Literal["history"] = "history"
+    v: int = SCHEMA_VERSION
+    time: float
+    tests: tuple[TestHistory, ...] = ()
+    window: int = 10
+
+
+Event = (
+    RunStart
+    | Collection
+    | CollectReport
+    | TestStart
+    | Step
+    | TestReport
+    | WarningRecorded
+    | RunFinish
+    | RunCancel
+    | HistoryLoaded
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__dataclass_fields__["type"].default: cls
+    for cls in (
+        RunStart,
+        Collection,
+        CollectReport,
+        TestStart,
+        Step,
+        TestReport,
+        WarningRecorded,
+        RunFinish,
+        RunCancel,
+        HistoryLoaded,
+    )
+}
+
+
+class ParseError(ValueError):
+    """A line that is not an event; `kind` says why, so the runner can count each kind."""
+
+    kind = "malformed"
+
+
+class MalformedLine(ParseError):
+    kind = "malformed"
+
+
+class UnknownEventType(ParseError):
+    kind = "unknown"
+
+
+class UnsupportedSchema(ParseError):
+    kind = "unsupported"
+
+
+class OversizedLine(ParseError):
+    kind = "oversized"
+
+
+class _Envelope(msgspec.Struct):
+    type: str
+    v: int
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_decoders = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+_encoder = msgspec.json.Encoder()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_line(line: bytes | str) -> Event:
+    """One line (without its newline) to a typed event, or a `ParseError` saying why not."""
+    if len(line) > MAX_LINE_BYTES:
+        raise OversizedLine(f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
+    try:
+        head = _envelope.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedLine(str(exc)) from None
+    if head.v != SCHEMA_VERSION:
+        raise UnsupportedSchema(f"schema version {head.v}, this reader knows {SCHEMA_VERSION}")
+    decoder = _decoders.get(head.type)
+    if decoder is None:
+        raise UnknownEventType(f"unknown event type {head.type!r}")
+    try:
+        return decoder.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedLine(f"{head.type}: {exc}") from None
+
+
+def encode(event: Event) -> bytes:
+    """One event as a JSON line, newline included. Lone surrogates become U+FFFD."""
+    try:
+        return _encoder.encode(event) + b"\n"
+    except UnicodeEncodeError:
+        return _encoder.encode(_scrub(msgspec.to_builtins(event))) + b"\n"
+
+
+def _scrub(value: object) -> object:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """Keep the head and the (more telling) tail of a long text, within `limit` UTF-8 bytes."""
+    if len(text) * 4 <= limit:
+        return text
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    head, tail = limit // 4, limit - limit // 4 - 64
+    cut = len(data) - head - tail
+    return (
+        data[:head].decode("utf-8", "ignore")
+        + f"\n… {cut} bytes cut …\n"
+        + data[-tail:].decode("utf-8", "ignore")
+    )

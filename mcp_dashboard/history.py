@@ -1,0 +1,209 @@
+"""Run history in a SQLite file: every run and every test result.
+
+It answers two questions: which node ids failed in the last run of the same
+PATHS (`--rerun-failed` runs exactly those), and what is unusual about a test
+now — flaky (both passed and failed within its last 10 results) or slower (this
+run's duration over 2x the median of its recent passing runs, and over 0.2 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcp_dashboard.events import TestHistory
+from mcp_dashboard.state import RunState
+
+WINDOW = 10
+SLOWER_FACTOR = 2.0
+SLOWER_FLOOR = 0.2  # seconds
+MIN_SAMPLES = 3  # passing runs needed before a median means anything
+FAILING = ("failed", "error")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    paths TEXT NOT NULL,
+    args TEXT NOT NULL,
+    rootdir TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    ended REAL,
+    exit_status INTEGER,
+    status TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_paths ON runs (paths, id);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    nodeid TEXT NOT NULL,
+    critical_path TEXT NOT NULL,
+    file TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    duration REAL NOT NULL,
+    PRIMARY KEY (run_id, nodeid)
+);
+CREATE INDEX IF NOT EXISTS results_by_test ON results (nodeid, run_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    paths: tuple[str, ...]
+    args: tuple[str, ...]
+    rootdir: str
+    started: float
+    ended: float | None
+    exit_status: int | None
+    status: str | None
+
+
+def paths_key(paths: Sequence[str], cwd: Path | None = None) -> tuple[str, ...]:
+    """PATHS made comparable across spellings: absolute, normalised, node-id suffix kept."""
+    base = cwd or Path.cwd()
+    key = []
+    for path in paths:
+        file, sep, rest = path.partition("::")
+        key.append(os.path.normpath(base / file) + sep + rest)
+    return tuple(key)
+
+
+class History:
+    """One history file. Safe to share between processes (WAL, busy timeout)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(self, paths: Sequence[str], args: Sequence[str], started: float) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO runs (paths, args, started) VALUES (?, ?, ?)",
+            (json.dumps(list(paths)), json.dumps(list(args)), started),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, state: RunState, ended: float | None = None) -> None:
+        """Record the run's end and every test that ran (tests never started are left out)."""
+        rows = [
+            (run_id, t.nodeid, t.critical_path, t.file, t.status, t.duration)
+            for t in state.tests_in_order()
+            if t.finished
+        ]
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute(
+                "UPDATE runs SET ended = ?, exit_status = ?, status = ?, rootdir = ? WHERE id = ?",
+                (
+                    ended or time.time(),
+                    state.exit_status,
+                    state.status,
+                    state.rootdir,
+                    run_id,
+                ),
+            )
+
+    def last_run(self, paths: Sequence[str], before: int | None = None) -> RunRecord | None:
+        """The latest finished run of exactly these PATHS."""
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE paths = ? AND ended IS NOT NULL AND id < ? "
+            "ORDER BY id DESC LIMIT 1",
+            (json.dumps(list(paths)), before if before is not None else 2**62),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, paths_json, args_json, rootdir, started, ended, exit_status, status = row
+        return RunRecord(
+            run_id,
+            tuple(json.loads(paths_json)),
+            tuple(json.loads(args_json)),
+            rootdir,
+            started,
+            ended,
+            exit_status,
+            status,
+        )
+
+    def failed_ids(self, run_id: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT nodeid FROM results WHERE run_id = ? AND outcome IN (?, ?) ORDER BY rowid",
+            (run_id, *FAILING),
+        )
+        return [nodeid for (nodeid,) in rows]
+
+    def results(self, run_id: int) -> dict[str, tuple[str, float]]:
+        rows = self._db.execute(
+            "SELECT nodeid, outcome, duration FROM results WHERE run_id = ?", (run_id,)
+        )
+        return {nodeid: (outcome, duration) for nodeid, outcome, duration in rows}
+
+    def recent_durations(self, nodeid: str, limit: int = WINDOW) -> list[float]:
+        """The test's durations in its last `limit` recorded runs, newest first."""
+        rows = self._db.execute(
+            "SELECT duration FROM results WHERE nodeid = ? ORDER BY run_id DESC LIMIT ?",
+            (nodeid, limit),
+        )
+        return [duration for (duration,) in rows]
+
+    def assess(self, run_id: int, window: int = WINDOW) -> list[TestHistory]:
+        """Flaky and slower flags for each test of run `run_id`, from its recent results."""
+        rows = self._db.execute(
+            """
+            SELECT nodeid, run_id, outcome, duration FROM (
+                SELECT nodeid, run_id, outcome, duration,
+                       ROW_NUMBER() OVER (PARTITION BY nodeid ORDER BY run_id DESC) AS n
+                FROM results
+                WHERE nodeid IN (SELECT nodeid FROM results WHERE run_id = ?) AND run_id <= ?
+            ) WHERE n <= ? ORDER BY nodeid, run_id DESC
+            """,
+            (run_id, run_id, window + 1),
+        )
+        by_test: dict[str, list[tuple[int, str, float]]] = defaultdict(list)
+        for nodeid, rid, outcome, duration in rows:
+            by_test[nodeid].append((rid, outcome, duration))
+        return [assess_test(nodeid, results, window) for nodeid, results in by_test.items()]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE: take the write lock up front; roll back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def assess_test(
+    nodeid: str, results: Sequence[tuple[int, str, float]], window: int = WINDOW
+) -> TestHistory:
+    """`results` newest first, the current run's result first: (run id, outcome, duration)."""
+    recent = results[:window]
+    outcomes = {outcome for _, outcome, _ in recent}
+    flaky = "passed" in outcomes and bool(outcomes & set(FAILING))
+    current = results[0][2]
+    passing = [duration for _, outcome, duration in results[1 : window + 1] if outcome == "passed"]
+    median = statistics.median(passing) if len(passing) >= MIN_SAMPLES else None
+    slower = median is not None and current > SLOWER_FACTOR * median and current > SLOWER_FLOOR
+    return TestHistory(nodeid=nodeid, flaky=flaky, slower=slower, median=median, runs=len(recent))

@@ -1,0 +1,355 @@
+"""pytest plugin that writes the live event stream: `pytest -p mcp_dashboard.pytest_plugin`.
+
+`--mcp-events PATH` (or `MCP_DASHBOARD_EVENTS`) names a file the plugin appends
+JSON lines to, one `os.write` per line on an `O_APPEND` descriptor, so each line
+lands whole and is visible to a reader at once (no buffering to flush).
+
+Under pytest-xdist the controller writes everything pytest reports to it
+(run start and finish, collection errors, test start, phase reports, warnings),
+so each report appears exactly once. The workers run the tests, so they write
+what only they see: the step lines, live, straight to the same file (appends of
+whole lines from several processes do not interleave on a local file system),
+and the first worker (gw0) writes the collected test list with markers and
+locations, which the controller never receives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import pytest
+
+from mcp_dashboard.events import (
+    MAX_STEP_BYTES,
+    CollectedTest,
+    Collection,
+    CollectReport,
+    Crash,
+    Event,
+    RunFinish,
+    RunStart,
+    Step,
+    TestReport,
+    TestStart,
+    WarningRecorded,
+    clip,
+    encode,
+)
+
+EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
+STEP_LOGGER = "mcp.steps"
+COLLECTION_PART = 500  # tests per collection event: keeps every line small
+_PLUGIN_NAME = "mcp-dashboard-events"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mcp-dashboard", "live event stream for mcp-dashboard")
+    group.addoption(
+        "--mcp-events",
+        dest="mcp_events",
+        metavar="PATH",
+        default=None,
+        help=f"append the live JSON-lines event stream to PATH (or set {EVENTS_ENV})",
+    )
+    group.addoption(
+        "--mcp-pattern",
+        dest="mcp_pattern",
+        metavar="TEXT",
+        default=None,
+        help="run only tests whose node id or file path contains TEXT",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("mcp_events") or os.environ.get(EVENTS_ENV)
+    if path:
+        config.pluginmanager.register(EventStream(config, path), _PLUGIN_NAME)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    pattern = config.getoption("mcp_pattern")
+    if not pattern:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (kept if pattern in item.nodeid or pattern in str(item.path) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def critical_path_of(item: pytest.Item) -> str:
+    """The `critical_path` marker's name; a test without one is grouped by its module."""
+    marker = item.get_closest_marker("critical_path")
+    if marker is not None:
+        name = marker.args[0] if marker.args else marker.kwargs.get("name")
+        if name:
+            return str(name)
+    return item.nodeid.split("::", 1)[0]
+
+
+class _Writer:
+    def __init__(self, path: str) -> None:
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise pytest.UsageError(f"--mcp-events: cannot open {path}: {exc}") from None
+
+    def write(self, event: Event) -> None:
+        data = memoryview(encode(event))
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _StepHandler(logging.Handler):
+    """Turns each record on `mcp.steps` into a step event of the running test."""
+
+    def __init__(self, writer: _Writer, nodeid: str, worker: str | None) -> None:
+        super().__init__(logging.NOTSET)
+        self.writer, self.nodeid, self.worker = writer, nodeid, worker
+        self.when = "setup"
+        self.index = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = clip(record.getMessage(), MAX_STEP_BYTES)
+            self.writer.write(
+                Step(
+                    time=time.time(),
+                    nodeid=self.nodeid,
+                    index=self.index,
+                    message=message,
+                    when=self.when,
+                    worker=self.worker,
+                )
+            )
+            self.index += 1
+        except Exception:
+            self.handleError(record)
+
+
+class EventStream:
+    """The hooks; `role` decides which events this process owns (see the module docstring)."""
+
+    def __init__(self, config: pytest.Config, path: str) -> None:
+        self.config = config
+        self.writer = _Writer(path)
+        workerinput = getattr(config, "workerinput", None)
+        self.worker: str | None = workerinput["workerid"] if workerinput else None
+        self.role = "worker" if workerinput else "single"
+        self.started = time.time()
+        self.totals: Counter[str] = Counter()
+        self.deselected = 0
+        self.handler: _StepHandler | None = None
+
+    # -- run -----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.role == "single" and self.config.pluginmanager.has_plugin("dsession"):
+            self.role = "controller"
+        if self.role == "worker":
+            return
+        workers = getattr(self.config.option, "numprocesses", None) if self.is_controller else 0
+        self.writer.write(
+            RunStart(
+                time=time.time(),
+                pid=os.getpid(),
+                args=tuple(str(a) for a in self.config.invocation_params.args),
+                rootdir=str(self.config.rootpath),
+                invocation_dir=str(self.config.invocation_params.dir),
+                pytest_version=pytest.__version__,
+                python_version=sys.version.split()[0],
+                workers=workers if isinstance(workers, int) else 0,
+            )
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.role == "worker":
+            return
+        totals = {k: v for k, v in self.totals.items() if v}
+        if self.deselected and not self.is_controller:
+            totals["deselected"] = self.deselected
+        now = time.time()
+        self.writer.write(
+            RunFinish(
+                time=now,
+                exit_status=int(exitstatus),
+                totals=totals,
+                duration=now - self.started,
+            )
+        )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.writer.close()
+
+    @property
+    def is_controller(self) -> bool:
+        return self.role == "controller"
+
+    # -- collection ----------------------------------------------------------
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if self.role == "worker" or report.passed:
+            return
+        self.totals["error" if report.failed else "skipped"] += 1
+        longrepr = report.longrepr
+        text = longrepr[2] if isinstance(longrepr, tuple) else report.longreprtext
+        self.writer.write(
+            CollectReport(
+                time=time.time(), nodeid=report.nodeid, outcome=report.outcome, longrepr=clip(text)
+            )
+        )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.role == "worker" and self.worker != "gw0":
+            return
+        tests = [self._collected(item) for item in session.items]
+        parts = max(1, -(-len(tests) // COLLECTION_PART))
+        now = time.time()
+        for part in range(parts):
+            chunk = tests[part * COLLECTION_PART : (part + 1) * COLLECTION_PART]
+            self.writer.write(
+                Collection(
+                    time=now,
+                    tests=tuple(chunk),
+                    total=len(tests),
+                    part=part + 1,
+                    parts=parts,
+                    deselected=self.deselected,
+                    worker=self.worker,
+                )
+            )
+
+    @staticmethod
+    def _collected(item: pytest.Item) -> CollectedTest:
+        file, line, _ = item.location
+        return CollectedTest(
+            nodeid=item.nodeid,
+            critical_path=critical_path_of(item),
+            markers=tuple(dict.fromkeys(m.name for m in item.iter_markers())),
+            file=file,
+            line=None if line is None else line + 1,
+            name=item.name,
+        )
+
+    # -- tests ---------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if self.role == "worker":
+            return
+        file, line, _ = location
+        line = None if line is None else line + 1
+        self.writer.write(TestStart(time=time.time(), nodeid=nodeid, file=file, line=line))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        logger = logging.getLogger(STEP_LOGGER)
+        self.handler = _StepHandler(self.writer, item.nodeid, self.worker)
+        level = logger.level
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self.handler)
+        try:
+            return (yield)
+        finally:
+            logger.removeHandler(self.handler)
+            logger.setLevel(level)
+            self.handler = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self) -> None:
+        self._phase("setup")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self) -> None:
+        self._phase("call")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self) -> None:
+        self._phase("teardown")
+
+    def _phase(self, when: str) -> None:
+        if self.handler is not None:
+            self.handler.when = when
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.role == "worker":
+            return
+        if report.passed and report.when != "call" and not hasattr(report, "wasxfail"):
+            raw = ""  # what pytest's own hook says for a passed setup or teardown, at no cost
+        else:
+            status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+            raw = status[0] if status else report.outcome
+        if raw:
+            self.totals[raw] += 1
+        self.writer.write(self._report(report, raw or report.outcome))
+
+    def _report(self, report: pytest.TestReport, category: str) -> TestReport:
+        crash, longrepr, reason = None, "", ""
+        lr = report.longrepr
+        if isinstance(lr, tuple) and len(lr) == 3:  # a skip: (path, lineno, reason)
+            path, lineno, message = lr
+            crash = Crash(
+                path=str(path), lineno=None if lineno is None else lineno + 1, message=message
+            )
+            reason = message.removeprefix("Skipped: ")
+        elif lr is not None:
+            longrepr = clip(report.longreprtext)
+            where = getattr(lr, "reprcrash", None)
+            if where is not None:
+                crash = Crash(
+                    path=str(where.path), lineno=where.lineno, message=clip(where.message, 4096)
+                )
+        if hasattr(report, "wasxfail"):
+            reason = report.wasxfail
+        node = getattr(report, "node", None)
+        gateway = getattr(node, "gateway", None)
+        return TestReport(
+            time=time.time(),
+            nodeid=report.nodeid,
+            when=report.when or "",
+            outcome=report.outcome,
+            category=category,
+            duration=report.duration,
+            crash=crash,
+            longrepr=longrepr,
+            reason=reason,
+            stdout=clip(report.capstdout),
+            stderr=clip(report.capstderr),
+            log=clip(report.caplog),
+            worker=getattr(gateway, "id", None),
+        )
+
+    # -- warnings ------------------------------------------------------------
+
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: Any
+    ) -> None:
+        if self.role == "worker":
+            return
+        self.totals["warnings"] += 1
+        self.writer.write(
+            WarningRecorded(
+                time=time.time(),
+                message=clip(str(warning_message.message), MAX_STEP_BYTES),
+                category=getattr(warning_message.category, "__name__", "Warning"),
+                filename=str(warning_message.filename),
+                lineno=warning_message.lineno,
+                nodeid=nodeid,
+                when=when,
+            )
+        )

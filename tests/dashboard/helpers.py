@@ -1,0 +1,81 @@
+"""Helpers for the dashboard tests: real child pytest runs of the suites in tests/fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_dashboard.events import Event
+from mcp_dashboard.runner import Run, RunConfig
+from mcp_dashboard.state import RunState, reduce_all
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment minus anything of the outer pytest or CI that would leak into children."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "MCP_", "GITHUB_")) and k != "COV_CORE_SOURCE"
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Recorded:
+    run: Run
+    events: list[Event] = field(default_factory=list)
+    received: list[float] = field(default_factory=list)  # time.time() when each arrived
+
+    @property
+    def state(self) -> RunState:
+        return reduce_all(self.events)
+
+    def of_type(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.type == name]
+
+
+async def record(
+    cwd: Path, *pytest_args: str, env: dict[str, str] | None = None, **options
+) -> Recorded:
+    """Run pytest through the runner and keep every event with its arrival time."""
+    config = RunConfig(
+        pytest_args=["-p", "no:cacheprovider", *pytest_args],
+        cwd=cwd,
+        env=env or {},
+        **options,
+    )
+    run = Run(config)
+    recorded = Recorded(run)
+    async with run:
+        async for event in run:
+            recorded.received.append(time.time())
+            recorded.events.append(event)
+    return recorded
+
+
+def fixture(*parts: str) -> str:
+    return str(FIXTURES.joinpath(*parts))
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, script: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mcp-dashboard ARGS` as a real child process, output captured (so stdout is no TTY)."""
+    command = script or [sys.executable, "-m", "mcp_dashboard.cli"]
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        env=env if env is not None else child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

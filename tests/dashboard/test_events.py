@@ -1,0 +1,174 @@
+"""The event schema and its parser: round trips, and every way a line can be bad."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mcp_dashboard.events import (
+    MAX_LINE_BYTES,
+    CollectedTest,
+    Collection,
+    CollectReport,
+    Crash,
+    HistoryLoaded,
+    MalformedLine,
+    OversizedLine,
+    RunCancel,
+    RunFinish,
+    RunStart,
+    Step,
+    TestHistory,
+    TestReport,
+    TestStart,
+    UnknownEventType,
+    UnsupportedSchema,
+    WarningRecorded,
+    clip,
+    encode,
+    parse_line,
+)
+from mcp_dashboard.runner import LineSplitter
+
+EVERY_EVENT = [
+    RunStart(
+        time=1.0,
+        pid=42,
+        args=("-q", "tests"),
+        rootdir="/r",
+        invocation_dir="/r",
+        pytest_version="8.4.2",
+        python_version="3.11.7",
+        workers=2,
+    ),
+    Collection(
+        time=1.1,
+        tests=(
+            CollectedTest(
+                nodeid="t.py::a",
+                critical_path="tools",
+                markers=("critical_path",),
+                file="t.py",
+                line=3,
+                name="a",
+            ),
+        ),
+        total=1,
+        deselected=4,
+        worker="gw0",
+    ),
+    CollectReport(time=1.2, nodeid="bad.py", outcome="failed", longrepr="ImportError"),
+    TestStart(time=1.3, nodeid="t.py::a", file="t.py", line=3),
+    Step(time=1.4, nodeid="t.py::a", index=0, message="✓ done", worker="gw1"),
+    TestReport(
+        time=1.5,
+        nodeid="t.py::a",
+        when="call",
+        outcome="failed",
+        category="failed",
+        duration=0.25,
+        crash=Crash(path="/r/t.py", lineno=7, message="AssertionError"),
+        longrepr="Traceback …",
+        stdout="out",
+        stderr="err",
+        log="log",
+    ),
+    WarningRecorded(time=1.6, message="careful", category="UserWarning", lineno=2),
+    RunFinish(time=1.7, exit_status=1, totals={"failed": 1}, duration=0.7),
+    RunCancel(time=1.8),
+    HistoryLoaded(time=1.9, tests=(TestHistory(nodeid="t.py::a", flaky=True, median=0.1, runs=3),)),
+]
+
+
+@pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda e: e.type)
+def test_every_event_round_trips(event) -> None:
+    line = encode(event)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert parse_line(line[:-1]) == event
+    assert parse_line(line[:-1].decode()) == event
+    assert json.loads(line)["v"] == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"not json",
+        b"[1, 2, 3]",
+        b'"a string"',
+        b"{}",
+        b'{"v": 1}',
+        b'{"type": "step"}',
+        b'{"type": "step", "v": 1, "time": 1.0}',  # required fields missing
+        b'{"type": "step", "v": 1, "time": "soon", "nodeid": "a", "index": 0, "message": "m"}',
+        b'{"type": "test_report", "v": 1, "time": 1, "nodeid": "a", "when": "call",'
+        b' "outcome": "exploded", "category": "x"}',  # outcome outside the enum
+        b'{"type": "step", "v": 1, "time": 1.0, "nodeid": "a", "ind',  # truncated
+        b'{"type": "step", "v": 1, "time": 1.0, "nodeid": "\xff\xfe", "index": 0, "message": "m"}',
+        b'{"type": 7, "v": 1}',
+    ],
+)
+def test_malformed_lines_raise_a_typed_error(line: bytes) -> None:
+    with pytest.raises(MalformedLine) as caught:
+        parse_line(line)
+    assert caught.value.kind == "malformed"
+
+
+def test_unknown_type_and_other_schema_versions_are_told_apart() -> None:
+    with pytest.raises(UnknownEventType) as unknown:
+        parse_line(b'{"v": 1, "type": "from_the_future", "time": 1.0}')
+    assert unknown.value.kind == "unknown"
+    with pytest.raises(UnsupportedSchema) as version:
+        parse_line(encode(RunCancel(time=1.0)).replace(b'"v":1', b'"v":2').strip())
+    assert version.value.kind == "unsupported"
+
+
+def test_oversized_line_is_rejected_before_decoding() -> None:
+    line = b'{"v": 1, "type": "step", "message": "' + b"x" * MAX_LINE_BYTES + b'"}'
+    with pytest.raises(OversizedLine) as caught:
+        parse_line(line)
+    assert caught.value.kind == "oversized"
+
+
+def test_lone_surrogates_are_replaced_not_fatal() -> None:
+    line = encode(Step(time=1.0, nodeid="a", index=0, message="bad \udc80 byte"))
+    assert parse_line(line.strip()).message == "bad \ufffd byte"
+
+
+def test_clip_keeps_head_and_tail_within_the_limit() -> None:
+    assert clip("short", 100) == "short"
+    text = "HEAD" + "é" * 50_000 + "TAIL"
+    clipped = clip(text, 1000)
+    assert len(clipped.encode()) <= 1000
+    assert clipped.startswith("HEAD") and clipped.endswith("TAIL")
+    assert "bytes cut" in clipped
+
+
+def test_splitter_joins_lines_split_across_chunks() -> None:
+    splitter = LineSplitter(limit=100)
+    assert splitter.feed(b'{"a"') == []
+    assert splitter.feed(b': 1}\n{"b": 2}\n{"c"') == [b'{"a": 1}', b'{"b": 2}']
+    assert splitter.feed(b": 3}\n") == [b'{"c": 3}']
+    assert splitter.close() is None
+    assert splitter.oversized == 0
+
+
+def test_splitter_drops_oversized_lines_without_holding_them() -> None:
+    splitter = LineSplitter(limit=100)
+    out = splitter.feed(b"ok1\n" + b"x" * 60)
+    for _ in range(1000):  # 40 KB of one line, streamed in 40-byte chunks
+        out += splitter.feed(b"x" * 40)
+        assert len(splitter._buf) <= 100
+    out += splitter.feed(b"still the long line\nok2\n" + b"y" * 150 + b"\nok3\n")
+    assert out == [b"ok1", b"ok2", b"ok3"]
+    assert splitter.oversized == 2
+    assert splitter.feed(b"partial") == []
+    assert splitter.close() == b"partial"
+
+
+def test_splitter_counts_an_oversized_tail_at_close() -> None:
+    splitter = LineSplitter(limit=10)
+    assert splitter.feed(b"z" * 50) == []
+    assert splitter.close() is None
+    assert splitter.oversized == 1

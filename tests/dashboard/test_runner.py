@@ -1,0 +1,395 @@
+"""The runner and the plugin together, on real child pytest processes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from mcp_dashboard.runner import Run, RunConfig, pytest_command
+from mcp_dashboard.state import Counts
+from tests.dashboard.helpers import fixture, record
+
+OUT = "outcomes/test_outcomes.py"
+UNMARKED = "outcomes/test_unmarked.py"
+
+
+def ids(*names: str, file: str = OUT) -> list[str]:
+    return [f"{file}::{name}" for name in names]
+
+
+async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> None:
+    rec = await record(
+        workdir,
+        fixture("outcomes"),
+        json_report=Path("report.json"),
+        junit_xml=workdir / "junit.xml",
+    )
+    types = [e.type for e in rec.events]
+    assert types[0] == "run_start"
+    assert types[1] == "collection"
+    assert types[-1] == "run_finish"
+    assert types.count("run_start") == types.count("collection") == types.count("run_finish") == 1
+
+    start = rec.events[0]
+    assert start.rootdir == str(Path(fixture()))
+    assert start.pid == rec.run.pid
+    assert fixture("outcomes") in start.args
+    collection = rec.events[1]
+    order = [
+        *ids(
+            "test_pass", "test_fail", "test_skip", "test_xfail", "test_xpass", "test_error_in_setup"
+        ),
+        *ids("test_plain_one", "test_plain_two", file=UNMARKED),
+    ]
+    assert [t.nodeid for t in collection.tests] == order
+    assert [t.critical_path for t in collection.tests] == [
+        *["registration"] * 2,
+        *["sessions"] * 3,
+        "tools",
+        *[UNMARKED] * 2,
+    ]
+    error_test = collection.tests[5]
+    source = Path(fixture(OUT)).read_text().splitlines()
+    line = source.index('@pytest.mark.critical_path("tools")') + 1  # pytest: first decorator
+    assert (error_test.file, error_test.line, error_test.name) == (OUT, line, "test_error_in_setup")
+    assert error_test.markers == ("integration", "critical_path")  # closest first
+
+    # Per test: start, then its phases in order; steps between start and the call report.
+    for nodeid in order:
+        mine = [e for e in rec.events if getattr(e, "nodeid", None) == nodeid]
+        shape = [(e.type, getattr(e, "when", None)) for e in mine if e.type != "step"]
+        phases = [w for t, w in shape if t == "test_report"]
+        assert shape[0] == ("test_start", None)
+        assert phases in (["setup", "call", "teardown"], ["setup", "teardown"])
+    reports = {(e.nodeid, e.when): e for e in rec.of_type("test_report")}
+    assert len(reports) == len(rec.of_type("test_report")) == 23  # 7 x 3 phases + 2
+    assert {
+        nodeid: reports[(nodeid, "call")].category
+        for nodeid in order
+        if (nodeid, "call") in reports
+    } == {
+        order[0]: "passed",
+        order[1]: "failed",
+        order[2]: "skipped",
+        order[3]: "xfailed",
+        order[4]: "xpassed",
+        order[6]: "passed",
+        order[7]: "passed",
+    }
+    setup_error = reports[(order[5], "setup")]
+    assert (setup_error.outcome, setup_error.category) == ("failed", "error")
+    assert "RuntimeError: setup exploded" in setup_error.longrepr
+    failed = reports[(order[1], "call")]
+    assert failed.crash.lineno == source.index('    assert 1 + 1 == 3, "arithmetic is broken"') + 1
+    assert failed.crash.path == fixture(OUT)
+    assert "AssertionError: arithmetic is broken" in failed.crash.message
+    assert "assert (1 + 1) == 3" in failed.longrepr
+    assert failed.stdout == "output before the failure\n"
+    assert failed.log == "INFO     mcp.steps:conftest.py:18 ✓ about to fail"
+    assert reports[(order[2], "call")].reason == "not on this platform"
+    assert reports[(order[3], "call")].reason == "known bug 42"
+
+    steps = rec.of_type("step")
+    assert [(s.nodeid, s.index, s.message, s.when) for s in steps] == [
+        (order[0], 0, "✓ registered a client", "call"),
+        (order[0], 1, "✓ stored only its hash", "call"),
+        (order[1], 0, "✓ about to fail", "call"),
+    ]
+    for s in steps:
+        position = rec.events.index(s)
+        assert rec.events.index(reports[(s.nodeid, "setup")]) < position
+        assert position < rec.events.index(reports[(s.nodeid, "call")])
+
+    # The child used the run's own database file.
+    assert reports[(order[0], "call")].stdout == f"database: {rec.run.database_url}\n"
+    assert rec.run.database_url == f"sqlite+aiosqlite:///{rec.run.run_dir / 'service.db'}"
+    assert rec.run.run_dir.parent == workdir / ".mcp-dashboard" / "runs"
+
+    [warning] = rec.of_type("warning")
+    assert (warning.message, warning.category, warning.nodeid) == (
+        "a recorded warning",
+        "UserWarning",
+        order[7],
+    )
+    finish = rec.events[-1]
+    assert (finish.exit_status, finish.source, finish.aborted) == (1, "plugin", False)
+    assert finish.totals == {
+        "passed": 3,
+        "failed": 1,
+        "skipped": 1,
+        "xfailed": 1,
+        "xpassed": 1,
+        "error": 1,
+        "warnings": 1,
+    }
+    assert rec.run.ignored == Counter()
+
+    state = rec.state
+    assert state.status == "failed"
+    assert state.counts == Counts(passed=3, failed=1, error=1, skipped=1, xfailed=1, xpassed=1)
+    assert state.paths["registration"].counts == Counts(passed=1, failed=1)
+    assert state.paths[UNMARKED].counts == Counts(passed=2)
+
+    # pytest's terminal output is kept apart, and the reports agree on the counts.
+    assert any("1 failed, 3 passed, 1 skipped" in line for line in rec.run.output)
+    assert not any(line.startswith("{") for line in rec.run.output)
+    summary = json.loads((workdir / "report.json").read_text())["summary"]
+    assert summary == {
+        "passed": 3,
+        "failed": 1,
+        "skipped": 1,
+        "xfailed": 1,
+        "xpassed": 1,
+        "error": 1,
+        "total": 8,
+        "collected": 8,
+    }
+    suite = ET.parse(workdir / "junit.xml").getroot().find("testsuite")
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "8",
+        "failures": "1",
+        "errors": "1",
+        "skipped": "2",  # pytest's JUnit counts an xfail as skipped
+    }
+
+
+async def test_steps_stream_live_while_the_test_runs(workdir: Path) -> None:
+    rec = await record(workdir, fixture("slow"), env={"FIXTURE_STEP_PAUSE": "0.3"})
+    steps = rec.of_type("step")
+    assert [s.message for s in steps] == ["✓ stage 1 done", "✓ stage 2 done", "✓ stage 3 done"]
+    call = next(e for e in rec.of_type("test_report") if e.when == "call")
+    assert call.duration > 0.85
+    for s in steps:
+        arrived = rec.received[rec.events.index(s)]
+        assert arrived - s.time < 0.1, "a step must reach the consumer within 100 ms"
+        assert arrived < call.time, "the step arrived while the test was still running"
+    # Steps are 0.3 s apart in the test, and so they arrive.
+    gaps = [
+        rec.received[rec.events.index(b)] - rec.received[rec.events.index(a)]
+        for a, b in itertools.pairwise(steps)
+    ]
+    assert all(gap > 0.25 for gap in gaps)  # not batched: each came when it was written
+    first = rec.events[0]
+    assert rec.received[0] - first.time < 0.1, "the first event within 100 ms too"
+    assert rec.state.tests[call.nodeid].status == "passed"
+
+
+async def test_a_child_killed_by_sigkill_ends_with_an_aborted_finish(workdir: Path) -> None:
+    rec = await record(workdir, fixture("killer"))
+    assert rec.run.returncode == -9
+    finish = rec.events[-1]
+    assert finish.type == "run_finish"
+    assert (finish.source, finish.aborted, finish.exit_status) == ("runner", True, None)
+    assert finish.reason == "pytest was killed by SIGKILL"
+    assert finish.totals == {"passed": 1}
+    k = "killer/test_killer.py::"
+    assert [(s.nodeid, s.message) for s in rec.of_type("step")] == [
+        (k + "test_before_the_kill", "✓ still alive"),
+        (k + "test_kills_its_process", "✓ about to be killed"),
+    ]
+    state = rec.state
+    assert state.status == "aborted"
+    assert {t.name: t.status for t in state.tests_in_order()} == {
+        "test_before_the_kill": "passed",
+        "test_kills_its_process": "interrupted",
+        "test_never_reached": "pending",
+    }
+    assert state.progress == (2, 3)
+
+
+async def test_collection_error_is_reported_never_success(workdir: Path) -> None:
+    rec = await record(workdir, fixture("broken"))
+    [problem] = rec.of_type("collect_report")
+    assert (problem.nodeid, problem.outcome) == ("broken/test_broken.py", "failed")
+    assert "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'" in problem.longrepr
+    assert not rec.of_type("test_start")
+    finish = rec.events[-1]
+    assert (finish.exit_status, finish.totals) == (2, {"error": 1})
+    state = rec.state
+    assert state.status == "failed"
+    assert state.reason == "interrupted: 1 error during collection"
+    assert state.counts == Counts(pending=1)
+
+
+async def test_no_tests_collected_is_reported_as_such(workdir: Path) -> None:
+    rec = await record(workdir, fixture("outcomes"), "-k", "nothing_is_called_this")
+    [collection] = rec.of_type("collection")
+    assert (collection.total, collection.deselected, collection.tests) == (0, 8, ())
+    assert rec.events[-1].exit_status == 5
+    assert (rec.state.status, rec.state.reason) == ("failed", "no tests collected")
+
+
+async def test_usage_error_before_pytest_starts(workdir: Path) -> None:
+    rec = await record(workdir, "--no-such-option")
+    [finish] = rec.events
+    assert (finish.source, finish.aborted, finish.exit_status) == ("runner", False, 4)
+    assert finish.reason == "pytest usage error: unrecognized arguments: --no-such-option"
+    assert (rec.state.status, rec.state.reason) == ("failed", finish.reason)
+
+
+async def test_xdist_each_report_once_and_workers_steps_live(workdir: Path) -> None:
+    rec = await record(workdir, fixture("parallel"), workers=2)
+    p = "parallel/test_parallel.py::"
+    names = [f"test_parallel[{n}]" for n in range(8)]
+    assert rec.events[0].workers == 2
+    [collection] = rec.of_type("collection")
+    assert collection.worker == "gw0"
+    assert [t.nodeid for t in collection.tests] == [p + n for n in [*names, "test_parallel_skip"]]
+    reports = Counter((e.nodeid, e.when) for e in rec.of_type("test_report"))
+    expected = {(p + n, w) for n in names for w in ("setup", "call", "teardown")}
+    expected |= {(p + "test_parallel_skip", "setup"), (p + "test_parallel_skip", "teardown")}
+    assert set(reports) == expected
+    assert set(reports.values()) == {1}
+    assert Counter(e.nodeid for e in rec.of_type("test_start")) == Counter(
+        p + n for n in [*names, "test_parallel_skip"]
+    )
+    steps = rec.of_type("step")
+    assert sorted((s.nodeid, s.index, s.message) for s in steps) == sorted(
+        (p + f"test_parallel[{n}]", i, f"✓ case {n} {word}")
+        for n in range(8)
+        for i, word in enumerate(("begins", "ends"))
+    )
+    assert {s.worker for s in steps} == {"gw0", "gw1"}
+    workers = {e.nodeid: e.worker for e in rec.of_type("test_report")}
+    assert all(workers[s.nodeid] == s.worker for s in steps)
+    for s in steps:  # each step arrived before its test's call report
+        call = next(
+            e for e in rec.of_type("test_report") if e.nodeid == s.nodeid and e.when == "call"
+        )
+        assert rec.events.index(s) < rec.events.index(call)
+    assert rec.events[-1].exit_status == 1
+    assert rec.events[-1].totals == {"passed": 7, "failed": 1, "skipped": 1}
+    state = rec.state
+    assert state.counts == Counts(passed=7, failed=1, skipped=1)
+    assert {p.name: p.counts.total for p in state.path_stats()} == {
+        "registration": 2,
+        "permissions": 2,
+        "sessions": 2,
+        "tools": 3,
+    }
+    assert state.tests[p + "test_parallel[5]"].status == "failed"
+
+
+async def test_garbage_in_the_stream_is_counted_and_skipped(workdir: Path) -> None:
+    rec = await record(workdir, fixture("garbage"))
+    assert rec.run.ignored == Counter(malformed=3, unknown=1, oversized=1)
+    finish = rec.events[-1]
+    assert (finish.exit_status, finish.ignored_lines) == (0, 5)
+    assert [s.message for s in rec.of_type("step")] == ["✓ after the junk"]
+    assert rec.state.counts == Counts(passed=2)
+    assert rec.state.ignored_lines == 5
+
+
+async def test_a_truncated_last_line_is_counted(workdir: Path) -> None:
+    rec = await record(workdir, fixture("truncated"))
+    assert rec.run.ignored == Counter(truncated=1)
+    assert [e.type for e in rec.events] == [
+        "run_start",
+        "collection",
+        "test_start",
+        "test_report",
+        "run_finish",
+    ]
+    finish = rec.events[-1]
+    assert (finish.source, finish.aborted, finish.ignored_lines) == ("runner", True, 1)
+
+
+async def test_cancel_interrupts_pytest_and_the_run_is_cancelled(workdir: Path) -> None:
+    config = RunConfig(
+        pytest_args=["-p", "no:cacheprovider", fixture("slow")],
+        cwd=workdir,
+        env={"FIXTURE_STEP_PAUSE": "20"},
+    )
+    events = []
+    started = time.monotonic()
+    async with Run(config) as run:
+        async for event in run:
+            events.append(event)
+            if event.type == "step":
+                await run.cancel()
+                await run.cancel()  # idempotent
+    assert time.monotonic() - started < 10
+    assert run.returncode == 2  # pytest's "interrupted"
+    types = [e.type for e in events]
+    assert types.count("run_cancel") == 1
+    assert types[-1] == "run_finish" and events[-1].source == "plugin"
+    from mcp_dashboard.state import reduce_all
+
+    state = reduce_all(events)
+    assert (state.status, state.exit_status) == ("cancelled", 2)
+
+
+async def test_cancel_escalates_to_sigkill_when_signals_are_ignored(workdir: Path) -> None:
+    config = RunConfig(
+        pytest_args=["-p", "no:cacheprovider", fixture("stubborn")],
+        cwd=workdir,
+        interrupt_grace=0.3,
+        terminate_grace=0.3,
+    )
+    events = []
+    started = time.monotonic()
+    async with Run(config) as run:
+        async for event in run:
+            events.append(event)
+            if event.type == "step":
+                await run.cancel()
+    elapsed = time.monotonic() - started
+    assert run.returncode == -9
+    assert elapsed < 5
+    finish = events[-1]
+    assert (finish.source, finish.aborted, finish.reason) == (
+        "runner",
+        True,
+        "pytest was killed by SIGKILL",
+    )
+    from mcp_dashboard.state import reduce_all
+
+    assert reduce_all(events).status == "cancelled"
+
+
+async def test_leaving_early_kills_the_child(workdir: Path) -> None:
+    config = RunConfig(
+        pytest_args=["-p", "no:cacheprovider", fixture("slow")],
+        cwd=workdir,
+        env={"FIXTURE_STEP_PAUSE": "20"},
+    )
+    async with Run(config) as run:
+        async for event in run:
+            if event.type == "step":
+                break
+    assert run.returncode == -9
+    await asyncio.sleep(0)
+
+
+def test_command_line_carries_plugin_and_report_options(tmp_path: Path) -> None:
+    config = RunConfig(
+        pytest_args=["tests", "-k", "x"],
+        cwd=tmp_path,
+        workers=3,
+        pattern="realistic",
+        json_report=Path("r.json"),
+        junit_xml=Path("/abs/j.xml"),
+        python="py",
+    )
+    assert pytest_command(config, tmp_path / "e.jsonl") == [
+        "py",
+        "-m",
+        "pytest",
+        "-p",
+        "mcp_dashboard.pytest_plugin",
+        f"--mcp-events={tmp_path / 'e.jsonl'}",
+        "-n",
+        "3",
+        "--mcp-pattern=realistic",
+        "--json-report",
+        f"--json-report-file={tmp_path / 'r.json'}",
+        "--junit-xml=/abs/j.xml",
+        "tests",
+        "-k",
+        "x",
+    ]
