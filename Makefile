@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format bench integration clean
+.PHONY: install test run lint format bench integration screenshots snapshots-update tmux clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The end-to-end dashboard test drives a real terminal.
+tmux:
+	@command -v tmux >/dev/null || (apt-get update -qq && apt-get install -y -qq tmux >/dev/null)
+
+test: $(STAMP) tmux
 	$(BIN)/python -m pytest
+
+# The dashboard on the realistic suite.
+run: $(STAMP)
+	$(BIN)/mcp-dashboard
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
@@ -30,6 +38,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# SVGs of the dashboard from real runs, for the README.
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
+
+snapshots-update: $(STAMP)
+	$(BIN)/python -m pytest tests/dashboard/test_snapshots.py --snapshot-update
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -49,16 +49,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or auto)")
     parser.add_argument("--database-url", metavar="URL", help="MCP_DATABASE_URL for the tests")
     parser.add_argument("--history", type=Path, metavar="FILE", help="run history SQLite file")
+    parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help="no tests: watch a running service's tables (database from --database-url "
+        "or MCP_DATABASE_URL)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.monitor:
+        return monitor(args)
     if not args.ci and sys.stdout.isatty():
         from mcp_dashboard.app import run_app
 
         return run_app(args)
     return run_ci(args, sys.stdout)
+
+
+def monitor(args: argparse.Namespace) -> int:
+    from mcp_dashboard.monitor import MonitorApp, database_file
+    from mcp_service.config import Settings
+    from mcp_service.errors import MCPServiceError
+
+    url = args.database_url or Settings.from_env().database_url
+    try:
+        path = database_file(url)
+    except (ValueError, MCPServiceError) as exc:
+        print(f"mcp-dashboard: error: {exc}", file=sys.stderr)
+        return 2
+    if not sys.stdout.isatty():
+        print("mcp-dashboard: error: --monitor needs a terminal", file=sys.stderr)
+        return 2
+    MonitorApp(path).run()
+    return 0
 
 
 def run_ci(args: argparse.Namespace, out: TextIO) -> int:

@@ -42,7 +42,7 @@ class Snapshot:
 
 CLIENT_COLUMNS = ("client", "name", "tier", "type", "key hash", "created", "last active", "state")
 SESSION_COLUMNS = ("session", "client", "status", "requests", "created", "last activity")
-EXECUTION_COLUMNS = ("started", "tool", "status", "ms", "client", "session", "error")
+EXECUTION_COLUMNS = ("id", "started", "tool", "status", "ms", "client", "session", "error")
 
 
 def short_id(value: str | None) -> str:
@@ -206,6 +206,7 @@ class DatabaseView:
                 (
                     eid,
                     (
+                        short_id(eid),
                         clock(started),
                         truncate(tool, 20),
                         status,

@@ -55,13 +55,13 @@ def test_snapshot_shows_real_rows_newest_first_without_secrets(
     assert key_id == client_id
     assert cells[1:4] == ("Viewer Co", "basic", "ide")
     assert cells[4].startswith("pbkdf2-sha256:") and cells[4].endswith("…")
-    assert [cells[1] for _, cells in snap.executions.rows] == [
+    assert [cells[2] for _, cells in snap.executions.rows] == [
         "revoke_client",
         "echo",
         "echo",
         "echo",
     ]
-    assert [cells[2] for _, cells in snap.executions.rows] == [
+    assert [cells[3] for _, cells in snap.executions.rows] == [
         "denied",
         "success",
         "success",
