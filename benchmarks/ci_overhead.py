@@ -62,14 +62,17 @@ def compare(plain: list[str], dashboard: list[str], runs: int, cwd: Path) -> tup
     return statistics.median(plain_times), statistics.median(dashboard_times)
 
 
+REALISTIC = "tests/integration/test_mcp_service_realistic.py"
+
+
 def main(runs: int = 3) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         history = ["--history", str(work / "history.sqlite3")]
 
         plain, ci = compare(
-            [PYTHON, "-m", "pytest", "-q", "tests/integration"],
-            [*DASHBOARD, *history],
+            [PYTHON, "-m", "pytest", "-q", REALISTIC],
+            [*DASHBOARD, REALISTIC, *history],
             runs,
             ROOT,
         )

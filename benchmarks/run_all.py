@@ -1,25 +1,47 @@
-"""`make bench`: every figure in one table. Printed, never asserted (the machine is noisy)."""
+"""`make bench`: every figure in one table. Printed, never asserted (the machine is noisy).
+
+Each script runs in its own process (a fresh interpreter per figure, as a user
+would run it) and prints table rows; this stitches them under one header.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+SCRIPTS = (
+    "suite_wall_time.py",
+    "ci_overhead.py",
+    "dashboard_latency.py",
+    "table_refresh.py",
+    "key_check.py",
+    "pipeline_throughput.py",
+    "protocol_throughput.py",
+    "stdio_cold_start.py",
+)
 
-import key_check
-import suite_wall_time
-import table_refresh
-from _common import header
 
-
-def main() -> None:
-    header()
-    suite_wall_time.main()
-    asyncio.run(key_check.measure())
-    table_refresh.main()
+def main() -> int:
+    print("| figure | measured | target | baseline (same run) | ratio |")
+    print("|---|---|---|---|---|", flush=True)
+    failed = []
+    for script in SCRIPTS:
+        if not (HERE / script).exists():
+            continue
+        done = subprocess.run(
+            [sys.executable, str(HERE / script)], capture_output=True, text=True, check=False
+        )
+        rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+        for line in rows:
+            if not line.startswith(("| figure ", "|---")):
+                print(line, flush=True)
+        if done.returncode != 0:
+            failed.append(script)
+            print(f"{script} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -73,6 +73,8 @@ class DashboardApp(App[int]):
         self._dirty: set[str] = set()
         self._rebuild = True
         self._pane_of: dict[str, str] = {}
+        self._order_of: tuple[str, ...] | None = None
+        self._positions: dict[str, int] = {}
         self._drawing = asyncio.Lock()  # the frame timer and an explicit draw never interleave
         # For the latency benchmark: when the last event arrived, when its run was drawn final.
         self.last_event_at: float | None = None
@@ -250,7 +252,8 @@ class DashboardApp(App[int]):
                 pane.rebuild(by_path.get(path, []), self.visible)
         else:
             changed: dict[str, list[TestState]] = defaultdict(list)
-            for nodeid in dirty:
+            position = self._position(state)
+            for nodeid in sorted(dirty, key=lambda n: position.get(n, len(position))):
                 test = state.tests.get(nodeid)
                 if test is None:
                     continue
@@ -269,6 +272,13 @@ class DashboardApp(App[int]):
         self._rendered = state
         if state.finished and self.final_drawn_at is None:
             self.final_drawn_at = time.monotonic()
+
+    def _position(self, state: RunState) -> dict[str, int]:
+        """Each test's place in the run order, so new tests are listed in collection order."""
+        if self._order_of is not state.order:
+            self._order_of = state.order
+            self._positions = {nodeid: i for i, nodeid in enumerate(state.order)}
+        return self._positions
 
     async def _panes(self, state: RunState, *, fresh: bool) -> dict[str, PathPane]:
         """One pane per critical path with tests, in the state's order; new paths get new panes."""
