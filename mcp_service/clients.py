@@ -1,10 +1,15 @@
-"""Client registration, API-key authentication and revocation."""
+"""Client registration, API-key authentication and revocation.
+
+`authenticate` runs on every HTTP request, so its row lookup is one prepared
+statement run by `Database.read_now` (no thread hop on SQLite, see db.py); the
+row is still read on every check, so a revocation refuses the very next request.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from mcp_service.db import Database
 from mcp_service.errors import AuthenticationError, NotFoundError
@@ -12,9 +17,46 @@ from mcp_service.models import Client, Session, SessionStatus, utcnow
 from mcp_service.permissions import parse_tier, permissions_for
 from mcp_service.records import ClientInfo, RegisteredClient
 from mcp_service.security import ApiKeyHasher, generate_api_key, parse_api_key
+from mcp_service.statements import Prepared
 from mcp_service.validation import MAX_NAME_LENGTH, MAX_TYPE_LENGTH, clean_metadata, clean_text
 
 INVALID_KEY = "invalid API key"
+
+_CLIENTS = Client.__table__
+_BY_KEY_ID = Prepared(
+    select(
+        _CLIENTS.c.id,
+        _CLIENTS.c.name,
+        _CLIENTS.c.client_type,
+        _CLIENTS.c.tier,
+        _CLIENTS.c.permissions,
+        _CLIENTS.c.metadata,
+        _CLIENTS.c.created_at,
+        _CLIENTS.c.last_active_at,
+        _CLIENTS.c.revoked_at,
+        _CLIENTS.c.api_key_hash,
+    ).where(_CLIENTS.c.api_key_id == bindparam("key_id"))
+)
+
+
+def client_by_key_id(conn: Connection, key_id: str) -> tuple[ClientInfo, str] | None:
+    """The client holding a key id and its stored key hash, or None."""
+    row = _BY_KEY_ID.first(conn, {"key_id": key_id})
+    if row is None:
+        return None
+    cid, name, client_type, tier, permissions, metadata, created, active, revoked, key_hash = row
+    info = ClientInfo(
+        client_id=cid,
+        name=name,
+        client_type=client_type,
+        tier=tier,
+        permissions=tuple(permissions),
+        metadata=dict(metadata or {}),
+        created_at=created,
+        last_active_at=active,
+        revoked_at=revoked,
+    )
+    return info, key_hash
 
 
 class ClientRegistry:
@@ -56,15 +98,15 @@ class ClientRegistry:
         if parsed is None:
             await self._hasher.verify("", None)  # same cost as any other wrong key
             raise AuthenticationError(INVALID_KEY)
-        async with self._db.read() as db:
-            row = await db.scalar(select(Client).where(Client.api_key_id == parsed.key_id))
-        stored_hash = row.api_key_hash if row is not None else None
+        found = await self._db.read_now(client_by_key_id, parsed.key_id)
+        stored_hash = found[1] if found is not None else None
         if not await self._hasher.verify(parsed.key, stored_hash):
             raise AuthenticationError(INVALID_KEY)
-        assert row is not None
-        if row.is_revoked:
-            raise AuthenticationError(f"client {row.id} has been revoked")
-        return ClientInfo.from_row(row)
+        assert found is not None
+        client = found[0]
+        if client.is_revoked:
+            raise AuthenticationError(f"client {client.client_id} has been revoked")
+        return client
 
     async def get(self, client_id: str) -> ClientInfo:
         async with self._db.read() as db:

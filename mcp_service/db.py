@@ -5,30 +5,64 @@ plain (deferred) BEGIN deadlock into "database is locked", so write scopes start
 with BEGIN IMMEDIATE and take the write lock up front. Inside one process the
 writers also queue on an asyncio lock, so they wait in order instead of in
 SQLite's sleeping busy handler; busy_timeout covers writers in other processes.
+
+The per-call work of the tool pipeline (one admission read, one batch of
+execution rows) is written once, as plain sync functions of a SQLAlchemy
+`Connection`, and run with `read_now` / `run_read` / `run_write`. On other
+engines these run the function through the async engine with `run_sync`. On
+SQLite they use pysqlite connections of their own, each used by one thread for
+its whole life, because aiosqlite costs a thread hop per cursor operation (four
+per statement, ~27 hops per tool call):
+
+- writes run in one writer thread, one hop per batch, queued on the same
+  asyncio lock as `write()`;
+- `read_now` runs a point read on the event loop thread's own connection: a
+  SELECT by primary key takes microseconds of SQLite time, less than a hop. That
+  connection has busy_timeout 0, so it never sleeps on the loop: when SQLite is
+  busy (WAL recovery, another process holding an exclusive lock) the read is
+  retried in a reader thread, which waits with the configured busy_timeout;
+- `run_read` runs any other read in a reader thread.
+
+Reads on these connections send no BEGIN: one statement is one consistent
+snapshot, and no connection keeps a snapshot open between calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from mcp_service.config import Settings
 from mcp_service.errors import ValidationError
 from mcp_service.models import Base
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 _BEGIN_OPTION = "mcp_sqlite_begin"
+# Reader threads send no BEGIN: each SELECT is its own consistent, implicit transaction,
+# and nothing holds a read snapshot (or blocks a checkpoint) between calls.
+_NO_BEGIN = "none"
+# SQLite readers never block each other or the writer (WAL); a few threads are plenty
+# for point lookups that release the GIL while SQLite works.
+SQLITE_READER_THREADS = 2
 
 FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5("
@@ -70,7 +104,7 @@ class Database:
         options["max_overflow"] = settings.pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
-            _configure_sqlite(self.engine, settings.sqlite_busy_timeout_ms)
+            _configure_sqlite(self.engine.sync_engine, settings.sqlite_busy_timeout_ms)
             writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         else:
             writer = self.engine
@@ -78,6 +112,9 @@ class Database:
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
         self.has_fts = False
+        self._threads: _SQLiteThreads | None = None
+        if self.is_sqlite:
+            self._threads = _SQLiteThreads(make_url(self.url).set(drivername="sqlite"), settings)
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
@@ -87,9 +124,17 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; it takes no write lock."""
-        async with self._read() as session:
+        """A session for reads; it takes no write lock.
+
+        It connects on first use. One that never did has nothing to release, so
+        it is dropped without `close()` (a greenlet round trip per tool call).
+        """
+        session = self._read()
+        try:
             yield session
+        finally:
+            if session.in_transaction() or len(session.sync_session.identity_map):
+                await session.close()
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -98,12 +143,175 @@ class Database:
         async with lock, self._write() as session, session.begin():
             yield session
 
+    async def read_now(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, *args)` for a short read: a few rows found through an index.
+
+        On SQLite it runs on the event loop thread without waiting for any lock,
+        falling back to `run_read` when SQLite is busy (see the module docstring).
+        Statements run without BEGIN: read with one statement for one snapshot.
+        """
+        if self._threads is not None:
+            return await self._threads.read_now(fn, *args, **kwargs)
+        return await self.run_read(fn, *args, **kwargs)
+
+    async def run_read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, *args)` on a connection no other task is using; one thread hop on SQLite.
+
+        On SQLite the statements run without BEGIN, so `fn` should read with one
+        statement when it needs one consistent snapshot.
+        """
+        if self._threads is not None:
+            return await self._threads.read(fn, *args, **kwargs)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def run_write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, *args)` in one write transaction, committed before this returns.
+
+        On SQLite it queues on the same asyncio lock as `write()` and then runs in
+        the writer thread under BEGIN IMMEDIATE.
+        """
+        if self._threads is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        async with self._write_lock:
+            return await self._threads.write(fn, *args, **kwargs)
+
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        try:
+            if self._threads is not None:
+                await self._threads.close()
+        finally:
+            await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+class _SQLiteThreads:
+    """Pysqlite connections for the writer thread, the reader threads and the loop thread.
+
+    Each connection is used by one thread only (the loop's is opened for it by a
+    reader thread, then never touched there again); `close()` closes them after
+    every thread has finished. The loop thread's connection is used only by
+    synchronous code between two awaits, so no two tasks ever share it.
+    """
+
+    def __init__(self, url: Any, settings: Settings) -> None:
+        self._engine: Engine = create_engine(
+            url,
+            echo=settings.echo_sql,
+            poolclass=NullPool,  # every connection is held by its thread until close()
+            # Closed by close() from another thread, once the owner thread has exited.
+            connect_args={
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+                "check_same_thread": False,
+            },
+        )
+        _configure_sqlite(self._engine, settings.sqlite_busy_timeout_ms)
+        self._readers = ThreadPoolExecutor(SQLITE_READER_THREADS, "mcp-sqlite-reader")
+        self._writer = ThreadPoolExecutor(1, "mcp-sqlite-writer")
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._opened_lock = threading.Lock()
+        self._loop_thread = threading.get_ident()
+        self._inline: Connection | None = None
+
+    async def read_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if threading.get_ident() != self._loop_thread:
+            return await self.read(fn, *args, **kwargs)
+        conn = self._inline
+        if conn is None:
+            # Opened in a reader thread: connecting may wait for a lock; using it never does.
+            loop = asyncio.get_running_loop()
+            opened = await loop.run_in_executor(self._readers, self._open_inline)
+            conn = self._inline = self._inline or opened
+        try:
+            return fn(conn, *args, **kwargs)
+        except OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        finally:
+            conn.rollback()
+        return await self.read(fn, *args, **kwargs)
+
+    def _open_inline(self) -> Connection:
+        conn = self._open(_NO_BEGIN)
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")  # a busy database fails at once
+        conn.rollback()
+        return conn
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_job, fn, args, kwargs)
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._writer, self._write_job, fn, args, kwargs)
+        return await _outlast_cancellation(job)
+
+    def _open(self, begin: str) -> Connection:
+        conn = self._engine.connect().execution_options(**{_BEGIN_OPTION: begin})
+        with self._opened_lock:
+            self._opened.append(conn)
+        return conn
+
+    def _connection(self, begin: str) -> Connection:
+        """The calling thread's own connection, opened on its first job."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self._open(begin)
+        return conn
+
+    def _read_job(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        conn = self._connection(_NO_BEGIN)
+        try:
+            return fn(conn, *args, **kwargs)
+        finally:
+            # Ends SQLAlchemy's bookkeeping transaction; SQLite has none open.
+            conn.rollback()
+
+    def _write_job(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        conn = self._connection("IMMEDIATE")
+        with conn.begin():
+            return fn(conn, *args, **kwargs)
+
+    async def close(self) -> None:
+        """Let queued jobs finish, stop the threads, then close their connections."""
+        for executor in (self._readers, self._writer):
+            await asyncio.to_thread(executor.shutdown, wait=True)
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._engine.dispose()
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, extended codes included."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def _outlast_cancellation(job: asyncio.Future[T]) -> T:
+    """Await a thread's job; if cancelled, still wait for it before re-raising.
+
+    The thread cannot be interrupted and holds SQLite's write lock until it is
+    done, so the caller keeps the asyncio write lock until then too.
+    """
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        if not job.done():
+            await asyncio.wait([job])
+        raise
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
@@ -114,10 +322,15 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == _NO_BEGIN:
+            return
+        if conn.dialect.driver == "pysqlite":  # our own threads: skip SQLAlchemy's execute path
+            conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 async def _create_fts(conn: Any) -> bool:

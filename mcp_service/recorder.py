@@ -5,6 +5,11 @@ Calls that finish while a batch is being written wait together for the next
 one: each caller still gets its row committed before it is answered, and each
 batch is one transaction, so a failure loses no row silently — every waiting
 caller gets the error.
+
+A batch is written by `write_entries`, a plain sync function of a Connection
+with three Core statements (no ORM unit of work, see statements.py): on SQLite
+it runs in the writer thread as one hop (`Database.run_write`), and a writing
+tool runs the same function inside its own transaction.
 """
 
 from __future__ import annotations
@@ -14,21 +19,24 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, insert, update
 
 from mcp_service.db import Database
 from mcp_service.models import Client, Session, SessionStatus, ToolExecution
+from mcp_service.statements import Prepared
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    row: ToolExecution
+    row: dict[str, Any]  # the tool_executions row, keyed by column name
     bump_session: bool  # the call counted against an open session of its caller
 
 
-_SESSION_BUMP = (
+_EXECUTIONS = ToolExecution.__table__
+_INSERT = Prepared(insert(_EXECUTIONS), column_keys=[c.key for c in _EXECUTIONS.c])
+_SESSION_BUMP = Prepared(
     update(Session.__table__)
     .where(
         Session.__table__.c.id == bindparam("sid"),
@@ -39,32 +47,39 @@ _SESSION_BUMP = (
         last_activity_at=bindparam("at"),
     )
 )
-_CLIENT_TOUCH = (
+_CLIENT_TOUCH = Prepared(
     update(Client.__table__)
     .where(Client.__table__.c.id == bindparam("cid"))
     .values(last_active_at=bindparam("at"))
 )
 
 
-async def write_entries(db: AsyncSession, entries: Sequence[Entry]) -> None:
-    """Insert the rows and move request counts and last-active times, inside `db`'s transaction."""
-    db.add_all([e.row for e in entries])
-    await db.flush()
+def write_entries(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Insert the rows and move request counts and last-active times, inside `conn`'s transaction.
+
+    One statement per table whatever the batch size: rows are inserted with one
+    executemany, each session and client is updated once.
+    """
+    if not entries:
+        return
+    _INSERT.execute_many(conn, [e.row for e in entries])
     counts: Counter[str] = Counter()
     session_at: dict[str, datetime] = {}
     client_at: dict[str, datetime] = {}
     for e in entries:
-        at = e.row.finished_at
-        if e.bump_session and e.row.session_id is not None:
-            counts[e.row.session_id] += 1
-            session_at[e.row.session_id] = max(at, session_at.get(e.row.session_id, at))
-        client_at[e.row.client_id] = max(at, client_at.get(e.row.client_id, at))
-    conn = await db.connection()
+        row = e.row
+        at = row["finished_at"]
+        sid = row["session_id"]
+        if e.bump_session and sid is not None:
+            counts[sid] += 1
+            session_at[sid] = max(at, session_at.get(sid, at))
+        cid = row["client_id"]
+        client_at[cid] = max(at, client_at.get(cid, at))
     if counts:
-        await conn.execute(
-            _SESSION_BUMP, [{"sid": s, "n": n, "at": session_at[s]} for s, n in counts.items()]
+        _SESSION_BUMP.execute_many(
+            conn, [{"sid": s, "n": n, "at": session_at[s]} for s, n in counts.items()]
         )
-    await conn.execute(_CLIENT_TOUCH, [{"cid": c, "at": at} for c, at in client_at.items()])
+    _CLIENT_TOUCH.execute_many(conn, [{"cid": c, "at": at} for c, at in client_at.items()])
 
 
 class ExecutionRecorder:
@@ -86,8 +101,7 @@ class ExecutionRecorder:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self._db.write() as db:
-                    await write_entries(db, [entry for entry, _ in batch])
+                await self._db.run_write(write_entries, [entry for entry, _ in batch])
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
