@@ -117,7 +117,12 @@ class Database:
             self._threads = _SQLiteThreads(make_url(self.url).set(drivername="sqlite"), settings)
 
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
+        # Under the write lock: two processes initializing one new file (xdist workers, or
+        # several service processes) would otherwise both see no tables and both create them.
+        engine = self.engine
+        if self.is_sqlite:
+            engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
             if self.is_sqlite:
                 self.has_fts = await _create_fts(conn)
