@@ -30,11 +30,11 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService
 from mcp_service.tools import default_registry
-from tests.integration.conftest import fetch_all, fetch_value, make_settings
+from tests.integration.conftest import fetch_all, fetch_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("protocol")]
 
@@ -50,25 +50,14 @@ SAMPLES = [{"latency_ms": float(i % 97), "cost": 0.01} for i in range(600)]
 
 
 @pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return os.environ.get("MCP_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('protocol') / 'mcp_service.db'}"
-    )
+def db_url(database_url: str) -> str:
+    """The suite's database (conftest.py): the servers started here write to it too."""
+    return database_url
 
 
 @pytest.fixture
-async def service(db_url: str) -> AsyncIterator[MCPService]:
-    svc = MCPService(make_settings(db_url))
-    await svc.initialize()
-    yield svc
-    await svc.shutdown()
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(db_url)
-    yield engine
-    await engine.dispose()
+def db(raw_db: AsyncEngine) -> AsyncEngine:
+    return raw_db
 
 
 @dataclass
