@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mcp_service.security import hash_preview
+
 DEFAULT_ROW_LIMIT = 200
 
 
@@ -60,11 +62,6 @@ def clock(value: str | None) -> str:
     if moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def hash_label(stored: str | None) -> str:
-    parts = (stored or "").split("$")
-    return f"{parts[1]}:{parts[3][:6]}…" if len(parts) >= 5 else "?"
 
 
 def truncate(value: str | None, width: int) -> str:
@@ -160,7 +157,7 @@ class DatabaseView:
                         truncate(name, 32),
                         tier,
                         truncate(ctype, 12),
-                        hash_label(key_hash),
+                        hash_preview(key_hash or ""),
                         clock(created),
                         clock(active),
                         "revoked" if revoked else "active",
