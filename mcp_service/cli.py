@@ -15,6 +15,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mcp_service import schema
+from mcp_service.config import Settings
+from mcp_service.db import Database
 from mcp_service.errors import MCPServiceError, ValidationError
 from mcp_service.models import Session
 from mcp_service.records import ClientInfo, SessionInfo
@@ -115,14 +118,33 @@ async def _serve(service: MCPService, args: argparse.Namespace) -> int:
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.transport == "stdio":
-        if args.host is not None or args.port is not None:
-            raise ValidationError("--host and --port apply to --transport http only")
         await serve_stdio(service, log_level=level)
     else:
         host = "127.0.0.1" if args.host is None else args.host
         port = DEFAULT_PORT if args.port is None else args.port
         await serve_http(service, host, port, log_level=level)
     return 0
+
+
+async def _db_upgrade(db: Database, args: argparse.Namespace) -> int:
+    where = schema.describe(db.url)
+    before, after = await db.migrate(args.revision)
+    if before == after:
+        print(f"{where}: already at revision {after}")
+    else:
+        print(f"{where}: migrated from {before or 'an empty database'} to revision {after}")
+    return 0
+
+
+async def _db_current(db: Database, _args: argparse.Namespace) -> int:
+    state = await db.schema_state()
+    print(f"database: {schema.describe(db.url)}")
+    print(f"revision: {state.revision or '(none)'}")
+    print(f"head:     {schema.HEAD}")
+    if state.is_current:
+        return 0
+    print(schema.refusal(state, schema.describe(db.url)).message, file=sys.stderr)
+    return 1
 
 
 def _port(text: str) -> int:
@@ -185,10 +207,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=["debug", "info", "warning", "error"], default="warning"
     )
     serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="the database schema (Alembic migrations)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        help="migrate the database to this mcp-service's schema (safe to run again)",
+    )
+    upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
+    upgrade.set_defaults(run=_db_upgrade, on_database=True)
+    current = db_sub.add_parser(
+        "current", help="the database's schema revision; exit 1 unless it is this version's"
+    )
+    current.set_defaults(run=_db_current, on_database=True)
     return parser
 
 
-async def _run(run: Callable[[MCPService, argparse.Namespace], Awaitable[int]], args: Any) -> int:
+def _check_arguments(args: argparse.Namespace) -> None:
+    if getattr(args, "transport", None) == "stdio" and (
+        args.host is not None or args.port is not None
+    ):
+        raise ValidationError("--host and --port apply to --transport http only")
+
+
+async def _run(run: Callable[[Any, argparse.Namespace], Awaitable[int]], args: Any) -> int:
+    if getattr(args, "on_database", False):  # schema commands: no service, no schema check
+        db = Database(Settings.from_env())
+        try:
+            return await run(db, args)
+        finally:
+            await db.dispose()
     service = MCPService()
     await service.initialize()
     try:
@@ -200,6 +248,7 @@ async def _run(run: Callable[[MCPService, argparse.Namespace], Awaitable[int]], 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_arguments(args)  # before the database: a typo is reported as a typo
         return asyncio.run(_run(args.run, args))
     except MCPServiceError as exc:
         print(f"mcp-service: error: {exc.message}", file=sys.stderr)

@@ -33,15 +33,16 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -49,9 +50,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from mcp_service import schema
 from mcp_service.config import Settings
 from mcp_service.errors import ValidationError
-from mcp_service.models import Base
+from mcp_service.retries import retrying
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -63,20 +65,6 @@ _NO_BEGIN = "none"
 # SQLite readers never block each other or the writer (WAL); a few threads are plenty
 # for point lookups that release the GIL while SQLite works.
 SQLITE_READER_THREADS = 2
-
-FTS_DDL = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5("
-    "title, body, content='documents', content_rowid='id', tokenize='unicode61')",
-    "CREATE TRIGGER IF NOT EXISTS documents_fts_ai AFTER INSERT ON documents BEGIN "
-    "INSERT INTO documents_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
-    "CREATE TRIGGER IF NOT EXISTS documents_fts_ad AFTER DELETE ON documents BEGIN "
-    "INSERT INTO documents_fts(documents_fts, rowid, title, body) "
-    "VALUES ('delete', old.id, old.title, old.body); END",
-    "CREATE TRIGGER IF NOT EXISTS documents_fts_au AFTER UPDATE ON documents BEGIN "
-    "INSERT INTO documents_fts(documents_fts, rowid, title, body) "
-    "VALUES ('delete', old.id, old.title, old.body); "
-    "INSERT INTO documents_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
-)
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -111,21 +99,49 @@ class Database:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
-        self.has_fts = False
+        self.dialect: str = self.engine.dialect.name
+        self.has_fts = False  # set by prepare_schema: full-text search, not LIKE
         self._threads: _SQLiteThreads | None = None
         if self.is_sqlite:
             self._threads = _SQLiteThreads(make_url(self.url).set(drivername="sqlite"), settings)
 
-    async def create_schema(self) -> None:
-        # Under the write lock: two processes initializing one new file (xdist workers, or
-        # several service processes) would otherwise both see no tables and both create them.
+    async def prepare_schema(self) -> None:
+        """Refuse a database not at the schema head; migrate a new SQLite file first.
+
+        See schema.py. The check is one read; only a new file takes the write
+        lock, re-reads under it (another process may have just migrated it) and
+        migrates.
+        """
+        async with self.engine.connect() as conn:
+            state, has_fts5 = await conn.run_sync(_schema_and_fts5)
+        if state.is_empty and self.is_sqlite:
+            async with self._migration_scope() as conn:
+                await conn.run_sync(_migrate_if_empty)
+                state, has_fts5 = await conn.run_sync(_schema_and_fts5)
+        if not state.is_current:
+            raise schema.refusal(state, schema.describe(self.url))
+        self.has_fts = not self.is_sqlite or has_fts5
+
+    async def migrate(self, target: str = "head") -> tuple[str | None, str | None]:
+        """Bring the database to `target` (`mcp-service db upgrade`): (revision before, after)."""
+        async with self._migration_scope() as conn:
+            await conn.run_sync(schema.lock_for_migration)
+            before = await conn.run_sync(schema.upgrade, target)
+            after = (await conn.run_sync(schema.read_state)).revision
+        return before, after
+
+    async def schema_state(self) -> schema.SchemaState:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(schema.read_state)
+
+    @contextlib.asynccontextmanager
+    async def _migration_scope(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that holds the write lock (SQLite: BEGIN IMMEDIATE); commits on success."""
         engine = self.engine
         if self.is_sqlite:
             engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            if self.is_sqlite:
-                self.has_fts = await _create_fts(conn)
+            yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -143,10 +159,32 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that holds the write lock from its start; commits on success."""
+        """A transaction that holds the write lock from its start; commits on success.
+
+        Not retried: prefer `transaction`, which reruns a transaction PostgreSQL aborted.
+        """
         lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
         async with lock, self._write() as session, session.begin():
             yield session
+
+    async def transaction(
+        self,
+        fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`await fn(session, *args)` in one write transaction, committed before this returns.
+
+        A transaction PostgreSQL aborts as a serialization failure or deadlock is
+        rolled back and `fn` runs again from the start (retries.py), so `fn` must
+        have no effect outside the session it is given.
+        """
+
+        async def attempt() -> T:
+            async with self.write() as session:
+                return await fn(session, *args, **kwargs)
+
+        return await retrying(attempt)
 
     async def read_now(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -180,11 +218,16 @@ class Database:
         """`fn(connection, *args)` in one write transaction, committed before this returns.
 
         On SQLite it queues on the same asyncio lock as `write()` and then runs in
-        the writer thread under BEGIN IMMEDIATE.
+        the writer thread under BEGIN IMMEDIATE. Elsewhere it is retried like
+        `transaction`.
         """
         if self._threads is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(fn, *args, **kwargs)
+
+            async def attempt() -> T:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn, *args, **kwargs)
+
+            return await retrying(attempt)
         async with self._write_lock:
             return await self._threads.write(fn, *args, **kwargs)
 
@@ -315,6 +358,18 @@ async def _outlast_cancellation(job: asyncio.Future[T]) -> T:
         raise
 
 
+def _schema_and_fts5(conn: Connection) -> tuple[schema.SchemaState, bool]:
+    """The revision, and whether SQLite's FTS5 table exists: the migration skips it on a
+    build without FTS5, and search falls back to LIKE."""
+    fts5 = conn.dialect.name == "sqlite" and conn.dialect.has_table(conn, "documents_fts")
+    return schema.read_state(conn), fts5
+
+
+def _migrate_if_empty(conn: Connection) -> None:
+    if schema.read_state(conn).is_empty:
+        schema.upgrade(conn)
+
+
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -336,16 +391,3 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
         else:
             conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-async def _create_fts(conn: Any) -> bool:
-    """FTS5 is compiled into most SQLite builds; without it search falls back to LIKE."""
-    try:
-        async with conn.begin_nested():
-            for statement in FTS_DDL:
-                await conn.execute(text(statement))
-    except Exception as exc:  # OperationalError: no such module: fts5
-        if "fts5" not in str(exc):
-            raise
-        return False
-    return True

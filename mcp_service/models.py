@@ -98,7 +98,7 @@ class Client(Base):
 
     __table_args__ = (
         CheckConstraint("tier IN ('admin', 'basic', 'readonly')", name="ck_tier"),
-        Index("ix_clients_created", "created_at"),
+        Index("ix_clients_created", "created_at", "id"),
     )
 
     @property
@@ -123,7 +123,7 @@ class Session(Base):
         CheckConstraint("request_count >= 0", name="ck_request_count"),
         Index("ix_sessions_client", "client_id"),
         Index("ix_sessions_status_activity", "status", "last_activity_at"),
-        Index("ix_sessions_created", "created_at"),
+        Index("ix_sessions_created", "created_at", "id"),
     )
 
 
@@ -148,7 +148,7 @@ class ToolExecution(Base):
         CheckConstraint("duration_ms >= 0", name="ck_duration"),
         Index("ix_executions_client_started", "client_id", "started_at"),
         Index("ix_executions_session", "session_id"),
-        Index("ix_executions_started", "started_at"),
+        Index("ix_executions_started", "started_at", "id"),
     )
 
 

@@ -53,13 +53,16 @@ class MCPService:
         return self._db is not None
 
     async def initialize(self) -> None:
-        """Connect, create the schema and start the expiry task; a second call is a no-op."""
+        """Connect, check the schema (migrating a new SQLite file) and start the expiry task.
+
+        A second call is a no-op.
+        """
         async with self._lock:
             if self._db is not None:
                 return
             db = Database(self.settings)
             try:
-                await db.create_schema()
+                await db.prepare_schema()
             except BaseException:
                 await db.dispose()
                 raise
