@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
 from mcp_service.errors import AuthenticationError, NotFoundError
@@ -18,7 +19,13 @@ from mcp_service.permissions import parse_tier, permissions_for
 from mcp_service.records import ClientInfo, RegisteredClient
 from mcp_service.security import ApiKeyHasher, generate_api_key, parse_api_key
 from mcp_service.statements import Prepared
-from mcp_service.validation import MAX_NAME_LENGTH, MAX_TYPE_LENGTH, clean_metadata, clean_text
+from mcp_service.validation import (
+    MAX_NAME_LENGTH,
+    MAX_TYPE_LENGTH,
+    clean_metadata,
+    clean_text,
+    require_row_id,
+)
 
 INVALID_KEY = "invalid API key"
 
@@ -88,8 +95,7 @@ class ClientRegistry:
             client_metadata=clean_meta,
             created_at=utcnow(),
         )
-        async with self._db.write() as db:
-            db.add(row)
+        await self._db.transaction(_add, row)
         return RegisteredClient(client=ClientInfo.from_row(row), api_key=key.key)
 
     async def authenticate(self, api_key: object) -> ClientInfo:
@@ -109,6 +115,7 @@ class ClientRegistry:
         return client
 
     async def get(self, client_id: str) -> ClientInfo:
+        require_row_id(client_id, "client")
         async with self._db.read() as db:
             row = await db.get(Client, client_id)
         if row is None:
@@ -121,30 +128,42 @@ class ClientRegistry:
             return [ClientInfo.from_row(r) for r in rows]
 
     async def touch(self, client_id: str) -> None:
-        async with self._db.write() as db:
-            await db.execute(
-                update(Client).where(Client.id == client_id).values(last_active_at=utcnow())
-            )
+        statement = update(Client).where(Client.id == client_id).values(last_active_at=utcnow())
+        await self._db.transaction(_execute, statement)
 
     async def revoke(self, client_id: str, *, db: Any = None) -> bool:
         """Revoke a client and close its open sessions; False if it was already revoked."""
+        require_row_id(client_id, "client")
         if db is not None:
             return await self._revoke_in(db, client_id)
-        async with self._db.write() as session:
-            return await self._revoke_in(session, client_id)
+        return await self._db.transaction(self._revoke_in, client_id)
 
-    async def _revoke_in(self, db: Any, client_id: str) -> bool:
-        row = await db.get(Client, client_id)
-        if row is None:
-            raise NotFoundError(f"client {client_id!r} not found")
-        if row.is_revoked:
-            return False
+    async def _revoke_in(self, db: AsyncSession, client_id: str) -> bool:
+        # One conditional UPDATE: of two revocations racing, exactly one sees the row unrevoked.
+        # It locks the client row before the sessions, the order every writer uses (recorder.py).
         now = utcnow()
-        row.revoked_at = now
+        key_hash = await db.scalar(
+            update(Client)
+            .where(Client.id == client_id, Client.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(Client.api_key_hash)
+        )
+        if key_hash is None:
+            if await db.get(Client, client_id) is None:
+                raise NotFoundError(f"client {client_id!r} not found")
+            return False
         await db.execute(
             update(Session)
             .where(Session.client_id == client_id, Session.status == SessionStatus.OPEN.value)
             .values(status=SessionStatus.CLOSED.value, closed_at=now)
         )
-        self._hasher.forget(row.api_key_hash)
+        self._hasher.forget(key_hash)  # a cache entry: dropping it twice on a retry is harmless
         return True
+
+
+async def _add(db: AsyncSession, row: Client) -> None:
+    db.add(row)
+
+
+async def _execute(db: AsyncSession, statement: Any) -> None:
+    await db.execute(statement)

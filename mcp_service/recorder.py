@@ -58,7 +58,8 @@ def write_entries(conn: Connection, entries: Sequence[Entry]) -> None:
     """Insert the rows and move request counts and last-active times, inside `conn`'s transaction.
 
     One statement per table whatever the batch size: rows are inserted with one
-    executemany, each session and client is updated once.
+    executemany, each session and client is updated once. The request count moves
+    by `request_count + n` in the database (no lost update across processes).
     """
     if not entries:
         return
@@ -75,11 +76,13 @@ def write_entries(conn: Connection, entries: Sequence[Entry]) -> None:
             session_at[sid] = max(at, session_at.get(sid, at))
         cid = row["client_id"]
         client_at[cid] = max(at, client_at.get(cid, at))
+    # Every writer locks clients before sessions, each in id order (revocation does too):
+    # concurrent batches on PostgreSQL then wait for each other instead of deadlocking.
+    _CLIENT_TOUCH.execute_many(conn, [{"cid": c, "at": client_at[c]} for c in sorted(client_at)])
     if counts:
         _SESSION_BUMP.execute_many(
-            conn, [{"sid": s, "n": n, "at": session_at[s]} for s, n in counts.items()]
+            conn, [{"sid": s, "n": counts[s], "at": session_at[s]} for s in sorted(counts)]
         )
-    _CLIENT_TOUCH.execute_many(conn, [{"cid": c, "at": at} for c, at in client_at.items()])
 
 
 class ExecutionRecorder:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
 from mcp_service.errors import NotFoundError, SessionClosedError, ValidationError
 from mcp_service.models import Client, Session, SessionStatus, utcnow
 from mcp_service.records import SessionInfo
-from mcp_service.validation import clean_metadata
+from mcp_service.validation import clean_duration, clean_metadata, require_row_id
 
 OPEN = SessionStatus.OPEN.value
 
@@ -24,26 +26,13 @@ class SessionStore:
 
     async def create(self, client_id: str, metadata: object = None) -> SessionInfo:
         clean_meta = clean_metadata(metadata)
-        async with self._db.write() as db:
-            client = await db.get(Client, client_id)
-            if client is None:
-                raise NotFoundError(f"client {client_id!r} not found")
-            if client.is_revoked:
-                raise ValidationError(f"client {client_id} has been revoked")
-            now = utcnow()
-            row = Session(
-                client_id=client_id,
-                status=OPEN,
-                created_at=now,
-                last_activity_at=now,
-                request_count=0,
-                session_metadata=clean_meta,
-            )
-            db.add(row)
+        require_row_id(client_id, "client")
+        row = await self._db.transaction(_insert, client_id, clean_meta)
         self._opened.add(row.id)
         return SessionInfo.from_row(row)
 
     async def get(self, session_id: str) -> SessionInfo:
+        require_row_id(session_id, "session")
         async with self._db.read() as db:
             row = await db.get(Session, session_id)
         if row is None:
@@ -52,67 +41,107 @@ class SessionStore:
 
     async def touch(self, session_id: str) -> SessionInfo:
         """Count one request atomically (UPDATE … SET n = n + 1: no lost update)."""
-        async with self._db.write() as db:
-            result = await db.execute(
-                update(Session)
-                .where(Session.id == session_id, Session.status == OPEN)
-                .values(request_count=Session.request_count + 1, last_activity_at=utcnow())
-                .returning(Session)
-            )
-            row = result.scalar_one_or_none()
-            if row is None:
-                existing = await db.get(Session, session_id)
-                if existing is None:
-                    raise NotFoundError(f"session {session_id!r} not found")
-                raise SessionClosedError(f"session {session_id} is {existing.status}")
-            return SessionInfo.from_row(row)
+        require_row_id(session_id, "session")
+        return await self._db.transaction(_count_request, session_id)
 
     async def close(self, session_id: str) -> bool:
         """Close a session; True if this call closed it, False if it was already over."""
-        async with self._db.write() as db:
-            result = await db.execute(
-                update(Session)
-                .where(Session.id == session_id, Session.status == OPEN)
-                .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
-            )
-            self._opened.discard(session_id)
-            if result.rowcount == 1:
-                return True
-            if await db.get(Session, session_id) is None:
-                raise NotFoundError(f"session {session_id!r} not found")
-            return False
+        require_row_id(session_id, "session")
+        self._opened.discard(session_id)
+        return await self._db.transaction(_close, session_id)
 
     async def close_opened(self) -> int:
         """Close every still-open session this process opened; returns how many."""
         ids, self._opened = list(self._opened), set()
         if not ids:
             return 0
-        async with self._db.write() as db:
-            result = await db.execute(
-                update(Session)
-                .where(Session.id.in_(ids), Session.status == OPEN)
-                .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
-            )
-            return result.rowcount
+        statement = (
+            update(Session)
+            .where(Session.id.in_(ids), Session.status == OPEN)
+            .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
+        )
+        return await self._db.transaction(_rowcount, statement)
 
     async def expire_idle(self, idle_timeout: float | None = None) -> list[str]:
         """Mark sessions idle past the timeout expired; returns exactly the ids expired."""
-        timeout = self.idle_timeout if idle_timeout is None else idle_timeout
-        if timeout < 0:
-            raise ValidationError("idle timeout must be >= 0")
+        given = self.idle_timeout if idle_timeout is None else idle_timeout
+        timeout = clean_duration(given, "idle timeout")
         now = utcnow()
         cutoff = now - timedelta(seconds=timeout)
-        async with self._db.write() as db:
-            result = await db.execute(
-                update(Session)
-                .where(Session.status == OPEN, Session.last_activity_at < cutoff)
-                .values(status=SessionStatus.EXPIRED.value, closed_at=now)
-                .returning(Session.id)
-            )
-            return sorted(result.scalars())
+        statement = (
+            update(Session)
+            .where(Session.status == OPEN, Session.last_activity_at < cutoff)
+            .values(status=SessionStatus.EXPIRED.value, closed_at=now)
+            .returning(Session.id)
+        )
+        return sorted(await self._db.transaction(_scalars, statement))
 
     async def count_open(self) -> int:
         async with self._db.read() as db:
             return await db.scalar(
                 select(func.count()).select_from(Session).where(Session.status == OPEN)
             )
+
+
+# -- transactions (db.transaction may run each again: no effect outside `db`) --
+
+
+async def _insert(db: AsyncSession, client_id: str, metadata: dict[str, Any]) -> Session:
+    # FOR SHARE (PostgreSQL): a revocation updating this row meanwhile is waited for, so a
+    # session is never opened for a client whose revocation committed first.
+    client = await db.scalar(
+        select(Client).where(Client.id == client_id).with_for_update(read=True)
+    )
+    if client is None:
+        raise NotFoundError(f"client {client_id!r} not found")
+    if client.is_revoked:
+        raise ValidationError(f"client {client_id} has been revoked")
+    now = utcnow()
+    row = Session(
+        client_id=client_id,
+        status=OPEN,
+        created_at=now,
+        last_activity_at=now,
+        request_count=0,
+        session_metadata=metadata,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def _count_request(db: AsyncSession, session_id: str) -> SessionInfo:
+    result = await db.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.status == OPEN)
+        .values(request_count=Session.request_count + 1, last_activity_at=utcnow())
+        .returning(Session)
+    )
+    row = result.scalar_one_or_none()
+    if row is None:
+        existing = await db.get(Session, session_id)
+        if existing is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        raise SessionClosedError(f"session {session_id} is {existing.status}")
+    return SessionInfo.from_row(row)
+
+
+async def _close(db: AsyncSession, session_id: str) -> bool:
+    result = await db.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.status == OPEN)
+        .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
+    )
+    if result.rowcount == 1:
+        return True
+    if await db.get(Session, session_id) is None:
+        raise NotFoundError(f"session {session_id!r} not found")
+    return False
+
+
+async def _rowcount(db: AsyncSession, statement: Any) -> int:
+    return (await db.execute(statement)).rowcount
+
+
+async def _scalars(db: AsyncSession, statement: Any) -> list[Any]:
+    return list((await db.execute(statement)).scalars())

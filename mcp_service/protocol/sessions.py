@@ -95,6 +95,7 @@ class SessionRouter:
             http_client_id(ctx),
             {
                 "transport": "streamable-http",
+                "pid": os.getpid(),  # which of several server processes holds the connection
                 "protocol": (ctx.params or {}).get("protocolVersion"),
                 "mcp_session_id": connection.session_id,
                 "client_info": {k: info.get(k) for k in ("name", "version") if k in info},
@@ -119,6 +120,7 @@ class SessionRouter:
                 client_id,
                 {
                     "transport": "streamable-http",
+                    "pid": os.getpid(),
                     "protocol": ctx.protocol_version,
                     "stateless": True,
                 },

@@ -1,0 +1,126 @@
+"""Real MCP peers for the tests: `mcp-service serve` subprocesses and the official SDK client."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = [sys.executable, "-m", "mcp_service.cli", "serve"]
+READY = re.compile(r"serving MCP over streamable HTTP at (http://\S+/mcp)")
+MODES = ["legacy", "auto"]
+
+
+@dataclass
+class HttpServer:
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix("/mcp")
+
+
+def start_http_server(db_url: str, log: Path, **env_extra: str) -> HttpServer:
+    env = {**os.environ, "MCP_DATABASE_URL": db_url, **env_extra}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*SERVE, "--transport", "http", "--port", "0", "--log-level", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while not (found := READY.search(log.read_text())):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.02)  # polling a subprocess's log for readiness, under a deadline
+    return HttpServer(found.group(1), log, process)
+
+
+def stop(server: HttpServer) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=30)
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """What a client received besides results."""
+
+    progress: list[tuple[float, float | None, str | None]]
+    logs: list[str]
+
+
+def new_seen() -> Seen:
+    return Seen(progress=[], logs=[])
+
+
+@asynccontextmanager
+async def http_client(
+    url: str, key: str | None, mode: str, seen: Seen | None = None
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    seen = seen or new_seen()
+
+    async def on_log(params: Any) -> None:
+        seen.logs.append(str(params.data))
+
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
+        transport = streamable_http_client(url, http_client=http)
+        client = Client(
+            transport, mode=mode, logging_callback=on_log, log_level="info", read_timeout_seconds=60
+        )
+        async with client:
+            yield client
+
+
+@asynccontextmanager
+async def stdio_mcp_client(
+    db_url: str, key: str | None, mode: str, errlog: Path, seen: Seen | None = None
+) -> AsyncIterator[Client]:
+    env = {"MCP_DATABASE_URL": db_url}
+    if key is not None:
+        env["MCP_API_KEY"] = key
+    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)
+    seen = seen or new_seen()
+
+    async def on_log(params: Any) -> None:
+        seen.logs.append(str(params.data))
+
+    with errlog.open("w") as sink:
+        client = Client(
+            stdio_client(params, errlog=sink),
+            mode=mode,
+            logging_callback=on_log,
+            log_level="info",
+            read_timeout_seconds=60,
+        )
+        async with client:
+            yield client
+
+
+def progress_recorder(seen: Seen) -> Callable[[float, float | None, str | None], Awaitable[None]]:
+    async def record(progress: float, total: float | None, message: str | None) -> None:
+        seen.progress.append((progress, total, message))
+
+    return record
