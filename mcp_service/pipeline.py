@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 
 from mcp_service.db import Database
@@ -45,6 +47,7 @@ from mcp_service.recorder import Entry, ExecutionRecorder, write_entries
 from mcp_service.records import ExecutionRecord
 from mcp_service.statements import Prepared
 from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
+from mcp_service.validation import is_lookup_text, storable
 
 MAX_RECORDED_ARGUMENT_BYTES = 65_536
 _OPEN = SessionStatus.OPEN.value
@@ -102,6 +105,8 @@ def _encode(arguments: object) -> tuple[str | None, str | None]:
         return json.dumps(arguments, allow_nan=False), None
     except (TypeError, ValueError) as exc:
         return None, str(exc)
+    except RecursionError:
+        return None, "nested too deeply"
 
 
 def _json_safe(value: object) -> None:
@@ -118,6 +123,13 @@ def _recordable(arguments: object, encoded: str | None) -> dict[str, Any] | None
         return {"_truncated": True, "bytes": len(encoded)}
     # A copy taken now: the row shows what was called even if the tool changes its arguments.
     return json.loads(encoded) if isinstance(arguments, dict) else {"_value": arguments}
+
+
+def _describe(exc: Exception) -> str:
+    """What failed, for the caller and the row: a database error without its SQL and values."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc).__name__}: {exc.orig}".splitlines()[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _record_of(row: dict[str, Any]) -> ExecutionRecord:
@@ -154,7 +166,8 @@ class _Call:
         owned = caller.session_id is not None and caller.session_client_id == caller.client_id
         self.session_id = caller.session_id if owned else None
         self.session_open = owned and caller.session_status == _OPEN
-        self.tool_name = str(tool_name)[:100]
+        # Stored even when no tool has the name: as text any engine accepts (validation.py).
+        self.tool_name = storable(str(tool_name)[:100])
         encoded, self.json_error = _encode(arguments)
         self.arguments = _recordable(arguments, encoded)
         self.started_at: datetime = utcnow()
@@ -198,8 +211,9 @@ class ToolPipeline:
     ) -> ExecutionRecord:
         arguments = {} if arguments is None else arguments
         caller = None
-        if isinstance(client_id, str):
-            named = session_id if isinstance(session_id, str) else None
+        if is_lookup_text(client_id):
+            # An id no row can have (not text, a NUL, a lone surrogate) names no session.
+            named = session_id if is_lookup_text(session_id) else None
             caller = await self._db.read_now(load_caller, client_id, named)
         if caller is None:
             # No caller to attribute a row to: nothing is recorded.
@@ -251,10 +265,9 @@ class ToolPipeline:
     ) -> ExecutionRecord:
         try:
             if tool.writes:
-                async with self._db.write() as db:
-                    result = await self._invoke(call, tool, arguments, db, timeout, reporter)
-                    row = call.row(ExecutionStatus.SUCCESS, result)
-                    await db.run_sync(_write_in_session, [Entry(row, call.session_open)])
+                row = await self._db.transaction(
+                    self._invoke_writing, call, tool, arguments, timeout, reporter
+                )
                 return _record_of(row)
             async with self._db.read() as db:
                 result = await self._invoke(call, tool, arguments, db, timeout, reporter)
@@ -270,9 +283,24 @@ class ToolPipeline:
         except MCPServiceError as exc:
             await self._fail(call, ExecutionStatus.ERROR, exc)
         except Exception as exc:
-            message = f"tool {tool.name} failed: {type(exc).__name__}: {exc}"
+            message = f"tool {tool.name} failed: {_describe(exc)}"
             await self._fail(call, ExecutionStatus.ERROR, ToolExecutionError(message), cause=exc)
         return await self._record(call, ExecutionStatus.SUCCESS, result=result)
+
+    async def _invoke_writing(
+        self,
+        db: AsyncSession,
+        call: _Call,
+        tool: Tool,
+        arguments: dict[str, Any],
+        timeout: float,
+        reporter: ToolReporter,
+    ) -> dict[str, Any]:
+        """A writing tool and its execution row, in one transaction: both commit or neither."""
+        result = await self._invoke(call, tool, arguments, db, timeout, reporter)
+        row = call.row(ExecutionStatus.SUCCESS, result)
+        await db.run_sync(_write_in_session, [Entry(row, call.session_open)])
+        return row
 
     async def _invoke(
         self,
@@ -313,6 +341,6 @@ class ToolPipeline:
     async def _record(
         self, call: _Call, status: ExecutionStatus, *, result: Any = None, error: str | None = None
     ) -> ExecutionRecord:
-        row = call.row(status, result, error)
+        row = call.row(status, result, None if error is None else storable(error))
         await self.recorder.record(Entry(row, call.session_open))
         return _record_of(row)

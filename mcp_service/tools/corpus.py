@@ -1,4 +1,7 @@
-"""corpus_add and corpus_search: a caller's documents, searched with SQLite FTS5 when present.
+"""corpus_add and corpus_search: a caller's documents, full-text searched on every engine.
+
+SQLite searches its FTS5 table (LIKE where the build has no FTS5); PostgreSQL
+matches a tsvector of title and body, through the GIN index the migration made.
 
 Search words are extracted and quoted, so any text (FTS operators, quotes,
 SQL-looking strings) is searched for literally instead of being parsed.
@@ -28,6 +31,10 @@ def search_words(query: str) -> list[str]:
 
 
 async def corpus_add(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    # SQLite would store a NUL, PostgreSQL text cannot: refused alike on every engine.
+    for field, value in (("title", args["title"]), ("body", args["body"])):
+        if "\x00" in value:
+            raise ValidationError(f"{field} must not contain NUL characters")
     doc = Document(
         client_id=ctx.client_id,
         title=args["title"],
@@ -53,24 +60,60 @@ _FTS_COUNT = text(
 )
 
 
+# The expression of the GIN index in migration 0001: the same text, or the index is not used.
+_PG_VECTOR = "to_tsvector('simple', d.title || ' ' || d.body)"
+_PG_MATCHES = f"FROM documents d WHERE {_PG_VECTOR} @@ plainto_tsquery('simple', :words) "
+_PG_SEARCH = text(
+    "SELECT d.id, d.title, "
+    "ts_headline('simple', d.body, plainto_tsquery('simple', :words), "
+    "'StartSel=[, StopSel=], MaxWords=12, MinWords=4') AS snippet, "
+    f"ts_rank({_PG_VECTOR}, plainto_tsquery('simple', :words)) AS rank "
+    f"{_PG_MATCHES} AND d.client_id = :client_id ORDER BY rank DESC, d.id LIMIT :limit"
+)
+_PG_COUNT = text(f"SELECT count(*) {_PG_MATCHES} AND d.client_id = :client_id")
+
+
 async def corpus_search(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     words = search_words(args["query"])
     limit = args.get("limit", 10)
-    if ctx.services.database.has_fts:
-        params = {
-            "match": " ".join(f'"{w}"' for w in words),
-            "client_id": ctx.client_id,
-            "limit": limit,
-        }
-        rows = (await ctx.db.execute(_FTS_SEARCH, params)).all()
-        total = await ctx.db.scalar(_FTS_COUNT, params)
-        results = [
-            {"document_id": r.id, "title": r.title, "snippet": r.snippet, "score": -r.rank}
-            for r in rows
-        ]
-    else:
+    database = ctx.services.database
+    if not database.has_fts:
         results, total = await _like_search(ctx, words, limit)
+    elif database.dialect == "postgresql":
+        results, total = await _postgres_search(ctx, words, limit)
+    else:
+        results, total = await _fts5_search(ctx, words, limit)
     return {"query": args["query"], "total": total, "results": results}
+
+
+async def _postgres_search(
+    ctx: ToolContext, words: list[str], limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    # plainto_tsquery ANDs the words and parses no operators: every word must match.
+    params = {"words": " ".join(words), "client_id": ctx.client_id, "limit": limit}
+    rows = (await ctx.db.execute(_PG_SEARCH, params)).all()
+    total = await ctx.db.scalar(_PG_COUNT, params)
+    results = [
+        {"document_id": r.id, "title": r.title, "snippet": r.snippet, "score": r.rank} for r in rows
+    ]
+    return results, total or 0
+
+
+async def _fts5_search(
+    ctx: ToolContext, words: list[str], limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    params = {
+        "match": " ".join(f'"{w}"' for w in words),
+        "client_id": ctx.client_id,
+        "limit": limit,
+    }
+    rows = (await ctx.db.execute(_FTS_SEARCH, params)).all()
+    total = await ctx.db.scalar(_FTS_COUNT, params)
+    results = [
+        {"document_id": r.id, "title": r.title, "snippet": r.snippet, "score": -r.rank}
+        for r in rows
+    ]
+    return results, total or 0
 
 
 async def _like_search(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from mcp_service import MCPService, NotFoundError, ValidationError
+from mcp_service import MCPService, NotFoundError, ToolExecutionError, ValidationError
+from mcp_service.permissions import Permission
+from mcp_service.tools import Tool, ToolContext
 from tests.integration.conftest import fetch_all, fetch_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("tools")]
@@ -26,6 +29,8 @@ INVALID_ARGUMENTS: list[tuple[str, Any, str]] = [
     ("corpus_add", {"title": "t"}, "'body' is a required property"),
     ("corpus_add", {"title": "t" * 201, "body": "b"}, "is too long"),
     ("corpus_add", {"title": "t", "body": "b", "tags": ["a", "a"]}, "non-unique"),
+    # PostgreSQL text cannot hold NUL: refused on every engine alike, before any write.
+    ("corpus_add", {"title": "t", "body": "a\x00b"}, "body must not contain NUL"),
     ("corpus_search", {"query": ""}, "should be non-empty"),
     ("corpus_search", {"query": "x", "limit": 101}, "greater than the maximum"),
     ("corpus_search", {"query": "x", "limit": "10"}, "is not of type 'integer'"),
@@ -139,3 +144,35 @@ async def test_search_limit_total_and_like_fallback(
         session_id, "corpus_search", {"query": "100% budget"}, client_id=client_id
     )
     assert percent.result["total"] == 0
+
+
+async def test_a_database_error_in_a_tool_reaches_the_caller_without_its_sql(
+    service: MCPService, tag: str, step: Any
+) -> None:
+    async def broken(ctx: ToolContext, _args: dict[str, Any]) -> dict[str, Any]:
+        await ctx.db.execute(text("SELECT * FROM no_such_table WHERE v = :v"), {"v": "SENTINEL"})
+        return {}
+
+    name = f"broken_{tag}"
+    service.tools.register(
+        Tool(
+            name=name,
+            description="Runs a statement that fails.",
+            input_schema={"type": "object"},
+            permission=Permission.WRITE,
+            handler=broken,
+            writes=True,
+        )
+    )
+    client = (await service.register_client(f"{tag} sql", "basic")).client
+    session = await service.create_session(client.client_id)
+    with pytest.raises(ToolExecutionError) as failed:
+        await service.execute_tool(session.session_id, name, {}, client_id=client.client_id)
+    message = failed.value.message
+    assert message.startswith(f"tool {name} failed: ProgrammingError") or message.startswith(
+        f"tool {name} failed: OperationalError"
+    )
+    assert "no_such_table" in message
+    assert "SELECT" not in message
+    assert "SENTINEL" not in message
+    step("A failing statement is named by the driver's message, without the SQL or its values")
