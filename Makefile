@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run lint format bench integration screenshots snapshots-update tmux clean
+.PHONY: install test run lint format bench integration screenshots snapshots-update tmux postgres clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ install: $(STAMP)
 tmux:
 	@command -v tmux >/dev/null || (apt-get update -qq && apt-get install -y -qq tmux >/dev/null)
 
-test: $(STAMP) tmux
+# The database-facing tests run twice: on SQLite, then on a PostgreSQL database made for
+# the run (and dropped after) on the local server (MCP_TEST_POSTGRES_URL to use another).
+postgres:
+	@scripts/ensure_postgres.sh
+
+# Derandomized property tests: make test explores the same examples every run.
+test: export HYPOTHESIS_PROFILE ?= ci
+test: $(STAMP) tmux postgres
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --database=postgresql -m database
 
 # The dashboard on the realistic suite.
 run: $(STAMP)

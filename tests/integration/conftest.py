@@ -1,13 +1,13 @@
 """Fixtures for the realistic suite: a real database file, the real service, no mocks.
 
-The database is `MCP_DATABASE_URL` when set (the dashboard points it at a file it
-watches), else one fresh temporary SQLite file per run. Tests may share it with
-other runs, so every test creates its own clients and filters by their ids.
+The database is the run's (`database_url`, tests/conftest.py): a SQLite file, or
+PostgreSQL with `--database=postgresql`. Tests may share it with other runs, so
+every test creates its own clients and filters by their ids.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,15 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.db import sqlite_file
-
-
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("MCP_DATABASE_URL")
-    if url:
-        return url
-    path = tmp_path_factory.mktemp("db") / "mcp_service.db"
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -62,6 +53,11 @@ async def raw_db(database_url: str) -> AsyncIterator[AsyncEngine]:
 def tag() -> str:
     """A unique marker for the rows this test creates."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def stored_json(value: Any) -> Any:
+    """A JSON column read with raw SQL: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 async def fetch_all(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:

@@ -13,35 +13,38 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService
 from mcp_service.tools import default_registry
-from tests.integration.conftest import fetch_all, fetch_value
+from tests.integration.conftest import fetch_all, fetch_value, stored_json
+from tests.integration.mcp_peers import (
+    MODES,
+    ROOT,
+    SERVE,
+    HttpServer,
+    Seen,
+    http_client,
+    new_seen,
+    progress_recorder,
+    start_http_server,
+    stdio_mcp_client,
+    stop,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("protocol")]
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVE = [sys.executable, "-m", "mcp_service.cli", "serve"]
-READY = re.compile(r"serving MCP over streamable HTTP at (http://\S+/mcp)")
-MODES = ["legacy", "auto"]
 TOOLS = {tool.name: tool for tool in default_registry()}
 SAMPLES = [{"latency_ms": float(i % 97), "cost": 0.01} for i in range(600)]
 
@@ -60,113 +63,12 @@ def db(raw_db: AsyncEngine) -> AsyncEngine:
     return raw_db
 
 
-@dataclass
-class HttpServer:
-    url: str
-    log: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def base(self) -> str:
-        return self.url.removesuffix("/mcp")
-
-
-def start_http_server(db_url: str, log: Path, **env_extra: str) -> HttpServer:
-    env = {**os.environ, "MCP_DATABASE_URL": db_url, **env_extra}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*SERVE, "--transport", "http", "--port", "0", "--log-level", "info"],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while not (found := READY.search(log.read_text())):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.02)  # polling a subprocess's log for readiness, under a deadline
-    return HttpServer(found.group(1), log, process)
-
-
-def stop(server: HttpServer) -> int:
-    server.process.send_signal(signal.SIGTERM)
-    return server.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def http_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     server = start_http_server(db_url, tmp_path_factory.mktemp("http") / "server.log")
     yield server
     if server.process.poll() is None:
         stop(server)
-
-
-# -- clients -------------------------------------------------------------------------------
-
-
-@dataclass
-class Seen:
-    """What a client received besides results."""
-
-    progress: list[tuple[float, float | None, str | None]]
-    logs: list[str]
-
-
-def new_seen() -> Seen:
-    return Seen(progress=[], logs=[])
-
-
-@asynccontextmanager
-async def http_client(
-    url: str, key: str | None, mode: str, seen: Seen | None = None
-) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    seen = seen or new_seen()
-
-    async def on_log(params: Any) -> None:
-        seen.logs.append(str(params.data))
-
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
-        transport = streamable_http_client(url, http_client=http)
-        client = Client(
-            transport, mode=mode, logging_callback=on_log, log_level="info", read_timeout_seconds=60
-        )
-        async with client:
-            yield client
-
-
-@asynccontextmanager
-async def stdio_mcp_client(
-    db_url: str, key: str | None, mode: str, errlog: Path, seen: Seen | None = None
-) -> AsyncIterator[Client]:
-    env = {"MCP_DATABASE_URL": db_url}
-    if key is not None:
-        env["MCP_API_KEY"] = key
-    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)
-    seen = seen or new_seen()
-
-    async def on_log(params: Any) -> None:
-        seen.logs.append(str(params.data))
-
-    with errlog.open("w") as sink:
-        client = Client(
-            stdio_client(params, errlog=sink),
-            mode=mode,
-            logging_callback=on_log,
-            log_level="info",
-            read_timeout_seconds=60,
-        )
-        async with client:
-            yield client
-
-
-def progress_recorder(seen: Seen) -> Callable[[float, float | None, str | None], Awaitable[None]]:
-    async def record(progress: float, total: float | None, message: str | None) -> None:
-        seen.progress.append((progress, total, message))
-
-    return record
 
 
 # -- database checks -------------------------------------------------------------------------
@@ -356,7 +258,7 @@ async def test_every_tool_over_stdio(
             assert client.server_info.name == "mcp-service"
             [row] = await sessions(db, admin.client_id)
             assert row.status == "open"
-            assert json.loads(row.metadata)["transport"] == "stdio"
+            assert stored_json(row.metadata)["transport"] == "stdio"
             return await exercise_every_tool(client, victim.client_id, seen)
 
     async def reader_run() -> str:
@@ -391,7 +293,7 @@ async def test_every_tool_over_http(
             expected = await exercise_every_tool(client, victim.client_id, seen)
             [row] = await sessions(db, admin.client_id)
             assert row.status == "open"
-            meta = json.loads(row.metadata)
+            meta = stored_json(row.metadata)
             assert meta["transport"] == "streamable-http"
             assert ("mcp_session_id" in meta) is (mode == "legacy")
             return expected
@@ -568,7 +470,7 @@ async def test_stateless_sessions_close_at_server_shutdown(
                 await client.call_tool("echo", {"message": "b"})
         [group] = await sessions(db, modern.client_id)
         assert (group.status, group.request_count) == ("open", 2)
-        assert json.loads(group.metadata)["stateless"] is True
+        assert stored_json(group.metadata)["stateless"] is True
         per_connection = await sessions_closed(db, legacy.client_id, 2)
         assert [r.request_count for r in per_connection] == [1, 1]
         step("Stateless calls of one client share one row; each legacy connection has its own")
@@ -639,7 +541,7 @@ async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
     with pytest.raises((MCPError, ExceptionGroup)):
         async with stdio_mcp_client(db_url, registered.api_key, "legacy", tmp_path / "e") as client:
             [row] = await sessions(db, registered.client_id)
-            server_pid = json.loads(row.metadata)["pid"]
+            server_pid = stored_json(row.metadata)["pid"]
             await client.call_tool(
                 "analyze_workload_batches",
                 {"samples": samples, "batch_size": 20},
@@ -657,7 +559,7 @@ async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
     step("SIGTERM mid-call: the call recorded as cancelled, the session closed, exit without hang")
 
 
-def test_serve_bad_arguments_exit_non_zero(http_server: HttpServer) -> None:
+def test_serve_bad_arguments_exit_non_zero(http_server: HttpServer, db_url: str) -> None:
     taken = http_server.url.rsplit(":", 1)[1].removesuffix("/mcp")
     cases = {
         ("--transport", "http", "--port", "70000"): "port must be 0-65535",
@@ -669,6 +571,7 @@ def test_serve_bad_arguments_exit_non_zero(http_server: HttpServer) -> None:
         args: subprocess.Popen(
             [*SERVE, *args],
             cwd=ROOT,
+            env={**os.environ, "MCP_DATABASE_URL": db_url},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

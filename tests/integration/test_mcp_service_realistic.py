@@ -7,7 +7,6 @@ has its own database session), and exact assertions on what the database holds.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +31,13 @@ from mcp_service import (
 from mcp_service.models import Session as SessionRow
 from mcp_service.permissions import Permission
 from mcp_service.tools import Tool, ToolContext
-from tests.integration.conftest import database_contains, fetch_all, fetch_value, make_settings
+from tests.integration.conftest import (
+    database_contains,
+    fetch_all,
+    fetch_value,
+    make_settings,
+    stored_json,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +86,7 @@ class TestMCPServiceRealisticIntegration:
         assert len(rows) == 1
         name, client_type, tier, permissions, key_id, key_hash, revoked_at = rows[0]
         assert (name, client_type, tier, revoked_at) == (f"{tag} Acme", "ide", "basic", None)
-        assert sorted(json.loads(permissions)) == ["execute", "read", "write"]
+        assert sorted(stored_json(permissions)) == ["execute", "read", "write"]
         assert registered.api_key.startswith(f"mcp_{key_id}_")
         assert key_hash.startswith("$pbkdf2-sha256$")
         assert registered.api_key not in key_hash
@@ -308,7 +313,7 @@ class TestMCPServiceRealisticIntegration:
             "success",
             session.session_id,
         )
-        assert json.loads(row.arguments) == {"message": "héllo"}
+        assert stored_json(row.arguments) == {"message": "héllo"}
         assert row.duration_ms >= 0 and echo.started_at <= echo.finished_at
         step("echo executed and recorded in the database")
 
