@@ -35,6 +35,8 @@ from mcp_dashboard.widgets.path_pane import PathPane
 from mcp_dashboard.widgets.run_header import RunHeader
 
 FRAME_SECONDS = 1 / 15
+# What `f` reruns: the failures, and a test the run died during (SIGKILL, cancel).
+RERUN = FAILED | {"interrupted"}
 
 
 def changed_tests(before: RunState, after: RunState) -> list[str]:
@@ -120,7 +122,7 @@ class DashboardApp(App[int]):
         record = self.launcher.begin(config)
         async with Run(config) as run:
             self.run_handle = run
-            self.query_one(LiveTables).watch_file(self.launcher.database_file(run))
+            self.query_one(LiveTables).follow(run.database_url)  # SQLite file or PostgreSQL
             try:
                 async for event in run:
                     self.last_event_at = time.monotonic()
@@ -150,7 +152,7 @@ class DashboardApp(App[int]):
     def action_rerun_failed(self) -> None:
         if self._refuse_while_running():
             return
-        failed = [t.nodeid for t in self.state.tests_in_order() if t.status in FAILED]
+        failed = [t.nodeid for t in self.state.tests_in_order() if t.status in RERUN]
         if not failed:
             self.notify("No failed tests to rerun.")
             return

@@ -41,13 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rerun-failed",
         action="store_true",
-        help="run exactly the tests that failed or errored in the last run of the same PATHS",
+        help="run exactly the tests that failed or errored in the last run of the same PATHS, "
+        "and the test it was running if it died",
     )
     parser.add_argument("--json-report", type=Path, metavar="FILE", help="pytest-json-report file")
     parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="JUnit XML report file")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print each step line")
     parser.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or auto)")
-    parser.add_argument("--database-url", metavar="URL", help="MCP_DATABASE_URL for the tests")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="MCP_DATABASE_URL for the tests (default: $MCP_DATABASE_URL, else a new SQLite "
+        "file per run); a SQLite file or PostgreSQL shows live tables",
+    )
     parser.add_argument("--history", type=Path, metavar="FILE", help="run history SQLite file")
     parser.add_argument(
         "--monitor",
@@ -60,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The suite's database, like the service's: the flag, else the environment, else
+    # (in Run) a fresh SQLite file per run.
+    args.database_url = args.database_url or os.environ.get("MCP_DATABASE_URL") or None
     if args.monitor:
         return monitor(args)
     if not args.ci and sys.stdout.isatty():
@@ -70,20 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def monitor(args: argparse.Namespace) -> int:
-    from mcp_dashboard.monitor import MonitorApp, database_file
+    from mcp_dashboard.monitor import MonitorApp, describe
     from mcp_service.config import Settings
     from mcp_service.errors import MCPServiceError
 
-    url = args.database_url or Settings.from_env().database_url
     try:
-        path = database_file(url)
+        url = args.database_url or Settings.from_env().database_url
+        describe(url)
     except (ValueError, MCPServiceError) as exc:
         print(f"mcp-dashboard: error: {exc}", file=sys.stderr)
         return 2
     if not sys.stdout.isatty():
         print("mcp-dashboard: error: --monitor needs a terminal", file=sys.stderr)
         return 2
-    MonitorApp(path).run()
+    MonitorApp(url).run()
     return 0
 
 

@@ -1,19 +1,25 @@
 """Read-only views of the service database for the dashboard's live tables.
 
-One read-only SQLite connection is kept open so `PRAGMA data_version` can tell
-whether anyone committed since the last look: an unchanged file costs one
-pragma, not three queries. A missing, locked or corrupt file becomes a message
-in the snapshot, never an exception, and the next poll tries again.
+A view answers `poll()` from a worker thread: a new `Snapshot` when someone
+committed since the last one, else None, so an unchanged database costs one
+cheap check, not three queries. Each engine has its own module because each
+has its own change signal and its own faults: `sqlite_view` (a file, `PRAGMA
+data_version`) and `postgres_view` (a server, the transaction snapshot).
+`open_view` picks one from the service's URL. Both read the same rows in the
+same order through the SQL below and format them with the same functions, and
+both turn every fault into a message in the snapshot, never an exception.
 Hashes are shown only as scheme and salt prefix, never whole.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mcp_service.security import hash_preview
 
@@ -46,19 +52,46 @@ CLIENT_COLUMNS = ("client", "name", "tier", "type", "key hash", "created", "last
 SESSION_COLUMNS = ("session", "client", "status", "requests", "created", "last activity")
 EXECUTION_COLUMNS = ("id", "started", "tool", "status", "ms", "client", "session", "error")
 
+# Newest first. Equal timestamps are ordered by `{tie}`: SQLite's rowid (insertion
+# order) or, on engines without one, the primary key (stable, if arbitrary).
+_SQL = {
+    "clients": "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
+    "revoked_at FROM clients ORDER BY created_at DESC, {tie} DESC LIMIT :limit",
+    "sessions": "SELECT s.id, c.name, s.status, s.request_count, s.created_at, "
+    "s.last_activity_at FROM sessions s JOIN clients c ON c.id = s.client_id "
+    "ORDER BY s.created_at DESC, s.{tie} DESC LIMIT :limit",
+    "executions": "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
+    "e.session_id, e.error_message FROM tool_executions e "
+    "JOIN clients c ON c.id = e.client_id "
+    "ORDER BY e.started_at DESC, e.{tie} DESC LIMIT :limit",
+}
+TABLE_OF = {"clients": "clients", "sessions": "sessions", "executions": "tool_executions"}
+
+
+def table_queries(tie: str) -> dict[str, str]:
+    """The three SELECTs (named parameter `:limit`), tie-broken by the column `tie`."""
+    return {name: sql.format(tie=tie) for name, sql in _SQL.items()}
+
+
+def count_query(name: str) -> str:
+    return f"SELECT count(*) FROM {TABLE_OF[name]}"  # noqa: S608 - fixed table names
+
 
 def short_id(value: str | None) -> str:
     return value[:8] if value else "-"
 
 
-def clock(value: str | None) -> str:
-    """SQLite stores UTC as text; show the time of day (the date when it is not today)."""
+def clock(value: str | datetime | None) -> str:
+    """UTC time of day (the date when it is not today); SQLite stores text, PostgreSQL datetimes."""
     if not value:
         return "-"
-    try:
-        moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
-    except ValueError:
-        return value[:19]
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            return value[:19]
     if moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
@@ -71,149 +104,178 @@ def truncate(value: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-class DatabaseView:
-    """Polls one SQLite file; call `poll()` from a worker thread, never the UI thread."""
+Row = Sequence[Any]
 
-    def __init__(self, path: str | Path, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
-        self.path = Path(path)
+
+def _client_cells(row: Row) -> tuple[str, tuple[str, ...]]:
+    cid, name, tier, ctype, key_hash, created, active, revoked = row
+    return cid, (
+        short_id(cid),
+        truncate(name, 32),
+        tier,
+        truncate(ctype, 12),
+        hash_preview(key_hash or ""),
+        clock(created),
+        clock(active),
+        "revoked" if revoked else "active",
+    )
+
+
+def _session_cells(row: Row) -> tuple[str, tuple[str, ...]]:
+    sid, name, status, requests, created, active = row
+    cells = (short_id(sid), truncate(name, 24), status, str(requests), clock(created))
+    return sid, (*cells, clock(active))
+
+
+def _execution_cells(row: Row) -> tuple[str, tuple[str, ...]]:
+    eid, started, tool, status, ms, name, sid, error = row
+    return eid, (
+        short_id(eid),
+        clock(started),
+        truncate(tool, 20),
+        status,
+        f"{ms:.1f}",
+        truncate(name, 20),
+        short_id(sid),
+        truncate(error, 60),
+    )
+
+
+_TABLES = (
+    ("clients", CLIENT_COLUMNS, _client_cells),
+    ("sessions", SESSION_COLUMNS, _session_cells),
+    ("executions", EXECUTION_COLUMNS, _execution_cells),
+)
+
+
+def read_tables(rows: Callable[[str], Sequence[Row]], count: Callable[[str], int]) -> Snapshot:
+    """A snapshot from an engine's `rows(name)` and `count(name)`, read in one transaction."""
+    tables = {
+        name: Table(name, columns, tuple(cells(row) for row in rows(name)), count(name))
+        for name, columns, cells in _TABLES
+    }
+    return Snapshot(**tables)
+
+
+class DatabaseView(ABC):
+    """What every engine's view shares: one poll at a time, faults as messages, `close()`.
+
+    Thread workers cannot be interrupted, so a poll that waits (a lock, a
+    connect timing out) may still run when the next timer tick starts another
+    worker: that one returns None at once instead of sharing the connection.
+    """
+
+    source: str  # what the status line shows; never a password
+
+    def __init__(self, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
         self.limit = limit
-        self._conn: sqlite3.Connection | None = None
-        self._identity: tuple[int, int] | None = None
-        self._version: int | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._marker: object = None  # the change signal at the last snapshot
 
     def poll(self, *, force: bool = False) -> Snapshot | None:
-        """A new snapshot, or None when nothing changed since the last one."""
+        """A new snapshot, or None when nothing changed (or another poll is still running)."""
+        if self._closed or not self._lock.acquire(blocking=False):
+            return None
         try:
-            conn = self._connection()
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if not force and version == self._version:
+            if self._closed:  # closed while this poll waited for its turn
                 return None
-            snapshot = self._read(conn)
-            self._version = version
-            return snapshot
-        except (sqlite3.Error, OSError) as exc:
-            self.close()
-            return Snapshot(error=self._explain(exc))
-
-    def _connection(self) -> sqlite3.Connection:
-        stat = os.stat(self.path)  # FileNotFoundError when missing
-        identity = (stat.st_dev, stat.st_ino)
-        if self._conn is None or identity != self._identity:
-            self.close()
-            # The connection may be used from different worker threads, one at a time.
-            conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, timeout=0.2, check_same_thread=False
-            )
-            conn.execute("PRAGMA busy_timeout=200")
-            self._conn, self._identity = conn, identity
-        return self._conn
+            try:
+                marker = self._begin()
+                try:
+                    unchanged = not force and self._marker is not None and marker == self._marker
+                    snapshot = None if unchanged else self._read()
+                finally:
+                    self._end()
+                self._marker = marker
+                return snapshot
+            except Exception as exc:
+                message = self._explain(exc)
+                if message is None:
+                    raise
+                self._disconnect()
+                return Snapshot(error=message)
+        finally:
+            self._lock.release()
+            if self._closed:
+                self._close_if_idle()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = self._identity = self._version = None
+        """Stop polling and release the connection: now, or when the poll in progress ends.
 
-    def _explain(self, exc: BaseException) -> str:
-        text = str(exc)
-        if isinstance(exc, FileNotFoundError):
-            return f"Database file not found: {self.path} (waiting for it to appear)"
-        if "locked" in text or "busy" in text:
-            return f"Database is locked by another process: {self.path} (retrying)"
-        if "not a database" in text or "malformed" in text:
-            return f"Database file is corrupt or not SQLite: {self.path} (retrying)"
-        if "no such table" in text:
-            return f"Database has no service tables yet: {self.path} (waiting)"
-        return f"Cannot read {self.path}: {text}"
+        Called from the UI thread, which must not wait for a poll stuck on a lock or a
+        connect: whichever of the two gets the lock after this disconnects.
+        """
+        self._closed = True
+        self._close_if_idle()
 
-    def _read(self, conn: sqlite3.Connection) -> Snapshot:
-        # One read transaction: the three tables and totals come from the same moment.
-        conn.execute("BEGIN")
-        try:
-            return Snapshot(
-                clients=self._clients(conn),
-                sessions=self._sessions(conn),
-                executions=self._executions(conn),
-            )
-        finally:
-            conn.rollback()
+    def _close_if_idle(self) -> None:
+        if self._lock.acquire(blocking=False):
+            try:
+                self._disconnect()
+            finally:
+                self._lock.release()
 
-    def _count(self, conn: sqlite3.Connection, table: str) -> int:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    def _disconnect(self) -> None:
+        self._marker = None
+        self._release()
 
-    def _clients(self, conn: sqlite3.Connection) -> Table:
-        rows = conn.execute(
-            "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
-            "revoked_at FROM clients ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (self.limit,),
-        ).fetchall()
-        return Table(
-            "clients",
-            CLIENT_COLUMNS,
-            tuple(
-                (
-                    cid,
-                    (
-                        short_id(cid),
-                        truncate(name, 32),
-                        tier,
-                        truncate(ctype, 12),
-                        hash_preview(key_hash or ""),
-                        clock(created),
-                        clock(active),
-                        "revoked" if revoked else "active",
-                    ),
-                )
-                for cid, name, tier, ctype, key_hash, created, active, revoked in rows
-            ),
-            self._count(conn, "clients"),
-        )
+    @abstractmethod
+    def _begin(self) -> object:
+        """Connect if needed and start a read; return the current change signal."""
 
-    def _sessions(self, conn: sqlite3.Connection) -> Table:
-        rows = conn.execute(
-            "SELECT s.id, c.name, s.status, s.request_count, s.created_at, s.last_activity_at "
-            "FROM sessions s JOIN clients c ON c.id = s.client_id "
-            "ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?",
-            (self.limit,),
-        ).fetchall()
-        return Table(
-            "sessions",
-            SESSION_COLUMNS,
-            tuple(
-                (
-                    sid,
-                    (short_id(sid), truncate(name, 24), status, str(n), clock(created), clock(act)),
-                )
-                for sid, name, status, n, created, act in rows
-            ),
-            self._count(conn, "sessions"),
-        )
+    @abstractmethod
+    def _read(self) -> Snapshot:
+        """The tables, read in the transaction `_begin` started."""
 
-    def _executions(self, conn: sqlite3.Connection) -> Table:
-        rows = conn.execute(
-            "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
-            "e.session_id, e.error_message FROM tool_executions e "
-            "JOIN clients c ON c.id = e.client_id "
-            "ORDER BY e.started_at DESC, e.rowid DESC LIMIT ?",
-            (self.limit,),
-        ).fetchall()
-        return Table(
-            "executions",
-            EXECUTION_COLUMNS,
-            tuple(
-                (
-                    eid,
-                    (
-                        short_id(eid),
-                        clock(started),
-                        truncate(tool, 20),
-                        status,
-                        f"{ms:.1f}",
-                        truncate(name, 20),
-                        short_id(sid),
-                        truncate(err, 60),
-                    ),
-                )
-                for eid, started, tool, status, ms, name, sid, err in rows
-            ),
-            self._count(conn, "tool_executions"),
-        )
+    @abstractmethod
+    def _end(self) -> None:
+        """End the read started by `_begin` (roll back: nothing was written); never raises."""
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Close the connection; the next poll reconnects."""
+
+    @abstractmethod
+    def _explain(self, exc: Exception) -> str | None:
+        """A one-line message for a fault of this engine, or None for a bug (re-raised)."""
+
+
+class UnsupportedDatabase(ValueError):
+    """The URL names a database the live tables cannot read from another process."""
+
+
+def open_view(database: str | Path, *, limit: int = DEFAULT_ROW_LIMIT) -> DatabaseView:
+    """The view for a service URL (a SQLite file or PostgreSQL), or for a SQLite file's path.
+
+    Connects lazily: a database that is not there yet is a message at the first poll.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from mcp_service.db import sqlite_file
+    from mcp_service.errors import ValidationError
+
+    if isinstance(database, Path):
+        from mcp_dashboard.sqlite_view import SQLiteView
+
+        return SQLiteView(database, limit=limit)
+    try:
+        backend = make_url(database).get_backend_name()
+        path = sqlite_file(database)
+    except ArgumentError:
+        # Not echoed: a malformed URL may still hold a password.
+        raise UnsupportedDatabase("not a database URL (e.g. sqlite+aiosqlite:///FILE)") from None
+    except ValidationError as exc:
+        raise UnsupportedDatabase(str(exc)) from None
+    if path is not None:
+        from mcp_dashboard.sqlite_view import SQLiteView
+
+        return SQLiteView(path, limit=limit)
+    if backend == "postgresql":
+        from mcp_dashboard.postgres_view import PostgresView
+
+        return PostgresView(database, limit=limit)
+    raise UnsupportedDatabase(
+        f"the live tables read a SQLite file or PostgreSQL; {backend} is not supported"
+    )

@@ -1,20 +1,25 @@
-"""Live Clients / Sessions / Executions tables read from the run's database file.
+"""Live Clients / Sessions / Executions tables read from the run's database.
 
-A thread worker polls at most twice a second; the poll costs one pragma when
-nothing changed. Rows are diffed by key (update_cell / add_row / remove_row), so
-the cursor stays on its row while new rows arrive above it.
+A thread worker polls at most twice a second; the poll costs one cheap check
+when nothing changed (db_view.py). Rows are diffed by key (update_cell /
+add_row / remove_row), so the cursor stays on its row while new rows arrive
+above it. A database that cannot be read (missing, locked, corrupt, server
+down) is a message in the status line, the rows keep their last values, dimmed,
+and the next polls recover by themselves; a fault that interrupts tables that
+were showing is also notified once, and so is the recovery.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from mcp_dashboard.db_view import DatabaseView, Snapshot, Table
+from mcp_dashboard.db_view import DatabaseView, Snapshot, Table, UnsupportedDatabase, open_view
 
 POLL_SECONDS = 0.5
 TABLES = ("clients", "sessions", "executions")
@@ -24,7 +29,10 @@ class LiveTables(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._view: DatabaseView | None = None
+        self._followed: str | Path | None = None
         self._cells: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in TABLES}
+        self._shown = False  # the tables showed this database since it was followed
+        self._fault_notified = False
         self.last_snapshot: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
@@ -39,45 +47,75 @@ class LiveTables(Vertical):
     def on_mount(self) -> None:
         self.set_interval(POLL_SECONDS, self.poll)
 
-    def watch_file(self, path: Path | None) -> None:
-        """Follow a (new) database file; None when the run's database is not a SQLite file."""
-        if self._view is not None and path == self._view.path:
+    def on_unmount(self) -> None:
+        if self._view is not None:
+            self._view.close()
+
+    def follow(self, database: str | Path | None) -> None:
+        """Show a (new) database: a service URL, a SQLite file's path, or None for none."""
+        if self._view is not None and database == self._followed:
             return
         if self._view is not None:
             self._view.close()
-        self._view = DatabaseView(path) if path is not None else None
+        self._view, self._followed = None, database
+        self._shown = self._fault_notified = False
+        self.last_snapshot = None
+        self.remove_class("-fault")
         for name in TABLES:
             self._cells[name] = {}
             self.query_one(f"#table-{name}", DataTable).clear(columns=True)
+        status = self.query_one("#tables-status", Static)
+        status.remove_class("error")
+        status.update("No database yet")
+        if database is None:
+            return
+        try:
+            self._view = open_view(database)
+        except UnsupportedDatabase as exc:
+            status.update(f"[b]The live tables cannot show this database:[/b] {escape(str(exc))}")
+            status.add_class("error")
+            return
         self.poll()
 
-    def poll(self) -> None:
+    def poll(self, *, force: bool = False) -> None:
         if self._view is not None:
-            self._poll(self._view)
+            self._poll(self._view, force)
 
     @work(thread=True, exclusive=True, group="tables", exit_on_error=False)
-    def _poll(self, view: DatabaseView) -> None:
-        snapshot = view.poll()
+    def _poll(self, view: DatabaseView, force: bool) -> None:
+        try:
+            snapshot = view.poll(force=force)
+        except Exception as exc:  # a bug, not a fault of the database: say so, keep going
+            snapshot = Snapshot(error=f"Cannot read {view.source}: {type(exc).__name__}: {exc}")
         if snapshot is not None:
             self.app.call_from_thread(self.apply, view, snapshot)
 
     def apply(self, view: DatabaseView, snapshot: Snapshot) -> None:
         if view is not self._view:
-            return  # a poll of the previous run's file finished late
+            return  # a poll of the previous run's database finished late
         self.last_snapshot = snapshot
         status = self.query_one("#tables-status", Static)
         if snapshot.error is not None:
-            status.update(f"[b red]{snapshot.error}[/]")
+            status.update(f"[b]{escape(snapshot.error)}[/]")
             status.add_class("error")
+            self.set_class(self._shown, "-fault")
+            if self._shown and not self._fault_notified:
+                self._fault_notified = True
+                self.notify(snapshot.error, title="Live tables", severity="warning", markup=False)
             return
         status.remove_class("error")
+        self.remove_class("-fault")
+        if self._fault_notified:
+            self._fault_notified = False
+            self.notify(f"Reading {view.source} again.", title="Live tables", markup=False)
+        self._shown = True
         parts = []
         for name in TABLES:
             table = getattr(snapshot, name)
             assert isinstance(table, Table)
             self._apply_table(self.query_one(f"#table-{name}", DataTable), table)
             parts.append(f"{len(table.rows):,} of {table.total:,} {name}")
-        status.update(" · ".join(parts) + f"  [dim]{view.path}[/]")
+        status.update(" · ".join(parts) + f"  [dim]{escape(view.source)}[/]")
 
     def _apply_table(self, widget: DataTable[str], table: Table) -> None:
         known = self._cells[table.name]

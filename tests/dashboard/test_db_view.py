@@ -1,142 +1,243 @@
-"""The dashboard's read-only table views, on a database the real service wrote."""
+"""The dashboard's read-only table views, on the run's database as the real service wrote it.
+
+These take `database_url`, so they run on SQLite and again on PostgreSQL: the
+same rows, order, bounds and hash labels on both. That database is shared by
+the run's tests, so rows are found by id and totals counted from before.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from mcp_dashboard.db_view import DatabaseView
+from mcp_dashboard.db_view import DatabaseView, UnsupportedDatabase, open_view, short_id
+from mcp_dashboard.postgres_view import PostgresView
+from mcp_dashboard.sqlite_view import SQLiteView
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from mcp_service.security import hash_preview
+from tests.dashboard.live_db import execute, plus, sync_engine, totals
 
 
-async def populate(path: Path) -> tuple[str, str]:
-    service = MCPService(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
-    await service.initialize()
+@dataclass(frozen=True)
+class Populated:
+    url: str
+    before: tuple[int, int, int]
+    client_id: str
+    api_key: str
+    created_at: datetime
+    session_id: str
+    execution_ids: tuple[str, ...]  # oldest first: three echoes, then the denied call
+
+
+async def populate(url: str) -> Populated:
+    service = MCPService(Settings(database_url=url))
+    await service.initialize()  # a new SQLite file is created and migrated here
+    before = totals(url)
     try:
         registered = await service.register_client("Viewer Co", "basic", client_type="ide")
         session = await service.create_session(registered.client_id)
+        ids = []
         for i in range(3):
-            await service.execute_tool(
+            record = await service.execute_tool(
                 session.session_id, "echo", {"message": str(i)}, client_id=registered.client_id
             )
-        with pytest.raises(Exception, match="lacks the admin permission"):
+            ids.append(record.execution_id)
+        with pytest.raises(Exception, match="lacks the admin permission") as denied:
             await service.execute_tool(
                 session.session_id,
                 "revoke_client",
                 {"client_id": "x"},
                 client_id=registered.client_id,
             )
-        return registered.client_id, registered.api_key
+        ids.append(denied.value.execution_id)  # type: ignore[attr-defined]
+        return Populated(
+            url,
+            before,
+            registered.client_id,
+            registered.api_key,
+            registered.client.created_at,
+            session.session_id,
+            tuple(ids),
+        )
     finally:
         await service.shutdown()
 
 
 @pytest.fixture
-def populated(tmp_path: Path) -> tuple[Path, str, str]:
-    path = tmp_path / "svc.db"
-    client_id, key = asyncio.run(populate(path))
-    return path, client_id, key
+def populated(database_url: str) -> Populated:
+    return asyncio.run(populate(database_url))
 
 
-def test_snapshot_shows_real_rows_newest_first_without_secrets(
-    populated: tuple[Path, str, str],
-) -> None:
-    path, client_id, key = populated
-    view = DatabaseView(path)
-    snap = view.poll()
-    assert snap is not None and snap.ok
+def time_of_day(moment: datetime) -> str:
+    """How the tables show a time of today (UTC), computed independently of db_view."""
+    moment = moment.astimezone(UTC)
+    if moment.date() == datetime.now(UTC).date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def test_snapshot_shows_real_rows_newest_first_without_secrets(populated: Populated) -> None:
+    snap = open_view(populated.url).poll()
+    assert snap is not None and snap.ok, snap
     assert snap.clients is not None and snap.sessions is not None and snap.executions is not None
-    assert (snap.clients.total, snap.sessions.total, snap.executions.total) == (1, 1, 4)
-    [(key_id, cells)] = snap.clients.rows
-    assert key_id == client_id
-    assert cells[1:4] == ("Viewer Co", "basic", "ide")
+    assert (snap.clients.total, snap.sessions.total, snap.executions.total) == plus(
+        populated.before, (1, 1, 4)
+    )
+    cells = dict(snap.clients.rows)[populated.client_id]
+    [(stored_hash,)] = execute(
+        populated.url,
+        "SELECT api_key_hash FROM clients WHERE id = :id",
+        {"id": populated.client_id},
+    )
+    assert cells == (
+        populated.client_id[:8],
+        "Viewer Co",
+        "basic",
+        "ide",
+        hash_preview(stored_hash),
+        time_of_day(populated.created_at),
+        cells[6],  # last active: set by the calls, checked below
+        "active",
+    )
     assert cells[4].startswith("pbkdf2-sha256:") and cells[4].endswith("…")
-    assert [cells[2] for _, cells in snap.executions.rows] == [
-        "revoke_client",
-        "echo",
-        "echo",
-        "echo",
+    assert cells[6] != "-"
+    # Newest first across the whole table: our calls are the latest rows.
+    newest = [key for key, _ in snap.executions.rows[:4]]
+    assert newest == list(reversed(populated.execution_ids))
+    ours = [c for _, c in snap.executions.rows if c[6] == short_id(populated.session_id)]
+    assert [(c[2], c[3], c[5]) for c in ours] == [
+        ("revoke_client", "denied", "Viewer Co"),
+        ("echo", "success", "Viewer Co"),
+        ("echo", "success", "Viewer Co"),
+        ("echo", "success", "Viewer Co"),
     ]
-    assert [cells[3] for _, cells in snap.executions.rows] == [
-        "denied",
-        "success",
-        "success",
-        "success",
-    ]
-    assert snap.sessions.rows[0][1][2:4] == ("closed", "4")
-    stored_hash = sqlite3.connect(path).execute("SELECT api_key_hash FROM clients").fetchone()[0]
+    [(error,)] = execute(
+        populated.url,
+        "SELECT error_message FROM tool_executions WHERE id = :id",
+        {"id": populated.execution_ids[3]},
+    )
+    assert len(error) > 60 and "lacks the admin permission" in error
+    assert (ours[0][7], ours[1][7]) == (error[:59] + "…", "")
+    session = dict(snap.sessions.rows)[populated.session_id]
+    assert session[:4] == (populated.session_id[:8], "Viewer Co", "closed", "4")
     everything = repr(snap)
-    assert key not in everything and stored_hash not in everything
-    assert key.split("_", 2)[2] not in everything
+    assert populated.api_key not in everything and stored_hash not in everything
+    assert populated.api_key.split("_", 2)[2] not in everything
 
 
-def test_unchanged_file_polls_as_none_and_a_commit_is_seen(
-    populated: tuple[Path, str, str],
+def test_unchanged_database_polls_as_none_and_a_commit_is_seen(
+    populated: Populated, database_backend: str
 ) -> None:
-    path, _, _ = populated
-    view = DatabaseView(path)
+    view = open_view(populated.url)
     assert view.poll() is not None
-    assert view.poll() is None
-    writer = sqlite3.connect(path)
-    writer.execute("UPDATE clients SET name = 'Renamed'")
-    writer.commit()
+    if database_backend == "sqlite":
+        assert view.poll() is None
+    else:
+        # The signal is the cluster's snapshot: other databases' commits refresh too, so
+        # a quiet moment is waited for (it comes within milliseconds here).
+        assert settles(view)
+    execute(
+        populated.url,
+        "UPDATE clients SET name = 'Renamed' WHERE id = :id",
+        {"id": populated.client_id},
+    )
     snap = view.poll()
     assert snap is not None and snap.clients is not None
-    assert snap.clients.rows[0][1][1] == "Renamed"
-    assert view.poll() is None
+    assert dict(snap.clients.rows)[populated.client_id][1] == "Renamed"
 
 
-def test_row_limit_with_total(populated: tuple[Path, str, str]) -> None:
-    path, _, _ = populated
-    snap = DatabaseView(path, limit=2).poll()
-    assert snap is not None and snap.executions is not None
-    assert (len(snap.executions.rows), snap.executions.total) == (2, 4)
+def settles(view: DatabaseView, timeout: float = 10) -> bool:
+    """Polls until one finds nothing changed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if view.poll() is None:
+            return True
+    return False
 
 
-def test_missing_corrupt_and_locked_files_are_messages_that_recover(
-    populated: tuple[Path, str, str], tmp_path: Path
+def test_row_limit_with_total(populated: Populated) -> None:
+    snap = open_view(populated.url, limit=2).poll()
+    assert snap is not None and snap.executions is not None and snap.clients is not None
+    assert [key for key, _ in snap.executions.rows] == [
+        populated.execution_ids[3],
+        populated.execution_ids[2],
+    ]
+    assert snap.executions.total == populated.before[2] + 4
+    assert len(snap.clients.rows) == min(2, snap.clients.total)
+
+
+@pytest.mark.postgresql_only
+def test_a_long_transaction_committing_after_a_younger_one_is_seen(
+    populated: Populated,
 ) -> None:
-    path, _, _ = populated
-    good = path.read_bytes()
-    view = DatabaseView(path)
+    """The reason the signal is the whole snapshot: xmax alone would not move here."""
+    view = open_view(populated.url)
     assert view.poll() is not None
+    engine = sync_engine(populated.url)
+    try:
+        with engine.connect() as older:
+            older.execute(
+                text("UPDATE clients SET name = 'Older' WHERE id = :id"),
+                {"id": populated.client_id},
+            )
+            execute(
+                populated.url,
+                "UPDATE sessions SET request_count = 41 WHERE id = :id",
+                {"id": populated.session_id},
+            )
+            snap = view.poll()
+            assert snap is not None and snap.sessions is not None and snap.clients is not None
+            assert dict(snap.sessions.rows)[populated.session_id][3] == "41"
+            assert dict(snap.clients.rows)[populated.client_id][1] == "Viewer Co"
+            assert settles(view)
+            older.commit()
+        snap = view.poll()
+        assert snap is not None and snap.clients is not None
+        assert dict(snap.clients.rows)[populated.client_id][1] == "Older"
+    finally:
+        engine.dispose()
 
-    path.unlink()
+
+@pytest.mark.postgresql_only
+def test_the_postgres_session_is_read_only(populated: Populated) -> None:
+    view = open_view(populated.url)
+    assert isinstance(view, PostgresView) and view.poll() is not None
+    conn = view._connection()
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        conn.execute(text("UPDATE clients SET name = 'Written' WHERE id = :id"), {"id": "x"})
+    conn.rollback()
+    view.close()
+
+
+def test_a_database_without_service_tables(new_database_url: str) -> None:
+    execute(new_database_url, "CREATE TABLE other (x integer)")
+    view = open_view(new_database_url)
     snap = view.poll()
     assert snap is not None and snap.error == (
-        f"Database file not found: {path} (waiting for it to appear)"
+        f"Database has no service tables yet: {view.source} (waiting)"
     )
 
-    path.write_bytes(b"this is not a database" * 100)
-    snap = view.poll()
-    assert snap is not None and snap.error is not None and "corrupt" in snap.error
 
-    path.write_bytes(good)
-    snap = view.poll()
-    assert snap is not None and snap.ok and snap.executions is not None
-    assert snap.executions.total == 4
-
-    view.close()  # changing the journal mode needs the file to itself
-    locker = sqlite3.connect(path)
-    locker.execute("PRAGMA journal_mode=DELETE")
-    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
-    locker.execute("BEGIN EXCLUSIVE")
-    locker.execute("UPDATE clients SET name = 'Locked'")
-    fresh = DatabaseView(path)
-    snap = fresh.poll()
-    assert snap is not None and snap.error is not None and "locked" in snap.error
-    locker.rollback()
-    locker.close()
-    snap = fresh.poll()
-    assert snap is not None and snap.ok
-
-
-def test_a_database_without_service_tables(tmp_path: Path) -> None:
-    path = tmp_path / "empty.db"
-    sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.commit()
-    snap = DatabaseView(path).poll()
-    assert snap is not None and snap.error is not None and "no service tables" in snap.error
+def test_the_view_is_chosen_by_url_and_never_shows_a_password(tmp_path: Path) -> None:
+    sqlite = open_view(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    assert isinstance(sqlite, SQLiteView) and sqlite.source == str(tmp_path / "a.db")
+    assert isinstance(open_view(tmp_path / "b.db"), SQLiteView)
+    postgres = open_view("postgresql+asyncpg://me:s3cret-pw@db.example:5433/svc")
+    assert isinstance(postgres, PostgresView)
+    assert postgres.source == "postgresql+asyncpg://me:***@db.example:5433/svc"
+    assert str(postgres.url.drivername) == "postgresql+psycopg"  # read synchronously
+    with pytest.raises(UnsupportedDatabase, match="in-memory SQLite is not supported"):
+        open_view("sqlite+aiosqlite:///:memory:")
+    with pytest.raises(UnsupportedDatabase, match="mysql is not supported"):
+        open_view("mysql+aiomysql://me:s3cret-pw@localhost/svc")
+    with pytest.raises(UnsupportedDatabase, match="not a database URL") as bad:
+        open_view("me:s3cret-pw@nowhere")
+    assert "s3cret" not in str(bad.value)

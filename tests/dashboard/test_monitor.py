@@ -1,72 +1,91 @@
-"""Monitor mode: the live tables of a service database, updating while the service works."""
+"""Monitor mode: the live tables of a service database, updating while the service works.
+
+The Pilot test takes `database_url`, so it watches a SQLite file and, in the
+PostgreSQL pass, a PostgreSQL database. That database is shared by the run's
+tests: rows are counted from what was there before.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+import uuid
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
+from sqlalchemy.engine import make_url
 from textual.widgets import DataTable, Static
 
-from mcp_dashboard.monitor import MonitorApp, database_file
+from mcp_dashboard.db_view import UnsupportedDatabase
+from mcp_dashboard.monitor import MonitorApp, describe
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from mcp_service.db import sqlite_file
+from tests.dashboard.live_db import plus, status_counts, totals, until
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
+def row_keys(table: DataTable[str]) -> list[str]:
+    return [
+        table.coordinate_to_cell_key((i, 0)).row_key.value or "" for i in range(table.row_count)
+    ]
 
 
-async def test_monitor_follows_a_working_service(tmp_path: Path) -> None:
-    path = tmp_path / "service.db"
-    service = MCPService(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+async def test_monitor_follows_a_working_service(database_url: str) -> None:
+    service = MCPService(Settings(database_url=database_url))
     await service.initialize()
+    before = totals(database_url)
+    name = f"Cursor {uuid.uuid4().hex[:6]}"
     try:
-        app = MonitorApp(path)
+        app = MonitorApp(database_url)
         async with app.run_test(size=(140, 40)) as pilot:
             status = app.query_one("#tables-status", Static)
             executions = app.query_one("#table-executions", DataTable)
             clients = app.query_one("#table-clients", DataTable)
-            await until(pilot, lambda: "0 of 0 executions" in str(status.render()))
+            path = sqlite_file(database_url)
+            url = make_url(database_url)
+            shown = str(path) if path else url.render_as_string(hide_password=True)
+            await until(pilot, lambda: status_counts(*before) in str(status.render()))
+            assert str(status.render()).rstrip().endswith(shown)
 
-            registered = await service.register_client("Cursor on laptop", "basic")
+            registered = await service.register_client(name, "basic")
             session = await service.create_session(registered.client_id)
-            await service.execute_tool(
+            first = await service.execute_tool(
                 session.session_id, "echo", {"message": "hi"}, client_id=registered.client_id
             )
-            await until(pilot, lambda: executions.row_count == 1)
-            assert clients.get_row_at(0)[1] == "Cursor on laptop"
+            await until(pilot, lambda: first.execution_id in row_keys(executions))
+            assert row_keys(executions)[0] == first.execution_id  # newest first
             assert executions.get_row_at(0)[2:4] == ["echo", "success"]
+            assert executions.get_row_at(0)[5] == name
+            assert row_keys(clients)[0] == registered.client_id
+            assert clients.get_row_at(0)[1:3] == [name, "basic"]
 
             executions.focus()
             executions.move_cursor(row=0)
-            first_key = executions.coordinate_to_cell_key(executions.cursor_coordinate).row_key
+            later = []
             for n in range(3):
-                await service.execute_tool(
+                record = await service.execute_tool(
                     session.session_id, "echo", {"message": str(n)}, client_id=registered.client_id
                 )
-            await until(pilot, lambda: executions.row_count == 4)
+                later.append(record.execution_id)
+            expected = status_counts(*plus(before, (1, 1, 4)))
+            await until(pilot, lambda: expected in str(status.render()))
             # Newest first, and the cursor stayed on the row it was on.
-            assert executions.coordinate_to_cell_key(executions.cursor_coordinate).row_key == (
-                first_key
-            )
-            assert executions.cursor_row == 3
-            assert "1 of 1 clients · 1 of 1 sessions · 4 of 4 executions" in str(status.render())
+            assert row_keys(executions)[:4] == [*reversed(later), first.execution_id]
+            cursor = executions.coordinate_to_cell_key(executions.cursor_coordinate).row_key
+            assert (cursor.value, executions.cursor_row) == (first.execution_id, 3)
     finally:
         await service.shutdown()
 
 
-def test_monitor_needs_a_sqlite_file() -> None:
-    assert database_file("sqlite+aiosqlite:////tmp/x.db") == Path("/tmp/x.db")
-    with pytest.raises(ValueError, match="postgresql\\+asyncpg is not one yet"):
-        database_file("postgresql+asyncpg://localhost/test")
+def test_describe_names_the_database_without_its_password() -> None:
+    assert describe("sqlite+aiosqlite:////tmp/x.db") == "/tmp/x.db"
+    assert describe(Path("/tmp/y.db")) == "/tmp/y.db"
+    assert (
+        describe("postgresql+asyncpg://svc:s3cret@127.0.0.1/live")
+        == "postgresql+asyncpg://svc:***@127.0.0.1/live"
+    )
+    with pytest.raises(UnsupportedDatabase, match="mysql is not supported"):
+        describe("mysql+aiomysql://localhost/test")
 
 
 def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -79,13 +98,20 @@ def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_monitor_cli_refuses_bad_input_clearly(tmp_path: Path) -> None:
-    other = run_monitor("--database-url", "postgresql+asyncpg://localhost/test")
-    assert other.returncode == 2
-    assert "monitor mode reads a SQLite database file" in other.stderr
+    other = run_monitor("--database-url", "mysql+aiomysql://me:s3cret@localhost/test")
+    assert (other.returncode, other.stderr.strip()) == (
+        2,
+        "mcp-dashboard: error: the live tables read a SQLite file or PostgreSQL; "
+        "mysql is not supported",
+    )
     memory = run_monitor("--database-url", "sqlite+aiosqlite:///:memory:")
     assert (memory.returncode, "in-memory SQLite is not supported" in memory.stderr) == (2, True)
-    no_tty = run_monitor("--database-url", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    assert (no_tty.returncode, no_tty.stderr.strip()) == (
-        2,
-        "mcp-dashboard: error: --monitor needs a terminal",
-    )
+    for url in (
+        f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "postgresql+asyncpg://svc:s3cret@127.0.0.1/live",  # accepted: only the TTY is missing
+    ):
+        no_tty = run_monitor("--database-url", url)
+        assert (no_tty.returncode, no_tty.stderr.strip()) == (
+            2,
+            "mcp-dashboard: error: --monitor needs a terminal",
+        )

@@ -1,0 +1,91 @@
+"""The live tables of a SQLite file, through one read-only connection.
+
+The connection stays open so `PRAGMA data_version` can tell whether any other
+connection committed since the last look: an unchanged file costs one pragma.
+The file is reopened when it is replaced (a new inode). A missing, locked or
+corrupt file becomes a message, and the next poll tries again.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from mcp_dashboard.db_view import (
+    DEFAULT_ROW_LIMIT,
+    DatabaseView,
+    Snapshot,
+    count_query,
+    read_tables,
+    table_queries,
+)
+
+QUERIES = table_queries("rowid")  # rowid: insertion order among equal timestamps
+
+
+class SQLiteView(DatabaseView):
+    """Polls one SQLite file; call `poll()` from a worker thread, never the UI thread."""
+
+    def __init__(self, path: str | Path, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
+        super().__init__(limit=limit)
+        self.path = Path(path)
+        self.source = str(self.path)
+        self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        stat = os.stat(self.path)  # FileNotFoundError when missing
+        identity = (stat.st_dev, stat.st_ino)
+        if self._conn is None or identity != self._identity:
+            self._disconnect()
+            # Used from different worker threads, one at a time (the poll lock).
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, timeout=0.2, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=200")
+            self._conn, self._identity = conn, identity
+        return self._conn
+
+    def _begin(self) -> int:
+        # A commit between this pragma and the read is read now and seen again next
+        # time (the stored version is older): one extra refresh, never a missed one.
+        return self._connection().execute("PRAGMA data_version").fetchone()[0]
+
+    def _read(self) -> Snapshot:
+        conn = self._conn
+        assert conn is not None
+        # One read transaction: the three tables and totals come from the same moment.
+        conn.execute("BEGIN")
+        params: dict[str, Any] = {"limit": self.limit}
+        return read_tables(
+            lambda name: conn.execute(QUERIES[name], params).fetchall(),
+            lambda name: conn.execute(count_query(name)).fetchone()[0],
+        )
+
+    def _end(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            try:
+                self._conn.rollback()
+            except sqlite3.Error:
+                self._release()
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._identity = None
+
+    def _explain(self, exc: Exception) -> str | None:
+        if not isinstance(exc, sqlite3.Error | OSError):
+            return None
+        text = str(exc)
+        if isinstance(exc, FileNotFoundError):
+            return f"Database file not found: {self.path} (waiting for it to appear)"
+        if "locked" in text or "busy" in text:
+            return f"Database is locked by another process: {self.path} (retrying)"
+        if "not a database" in text or "malformed" in text:
+            return f"Database file is corrupt or not SQLite: {self.path} (retrying)"
+        if "no such table" in text:
+            return f"Database has no service tables yet: {self.path} (waiting)"
+        return f"Cannot read {self.path}: {text}"

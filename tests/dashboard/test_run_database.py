@@ -1,0 +1,65 @@
+"""Run mode on a chosen database: the URL reaches the suite child, and its tables are shown.
+
+`test_run_mode_shows_the_tables_of_the_chosen_database` takes `database_url`,
+so in the PostgreSQL pass the child's service writes to PostgreSQL and the
+dashboard reads it back from there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from textual.widgets import DataTable, Static
+
+from mcp_dashboard.app import DashboardApp
+from mcp_dashboard.cli import build_parser
+from mcp_dashboard.launch import Launcher
+from mcp_service.db import sqlite_file
+from tests.dashboard.helpers import FIXTURES, child_env, fixture, run_cli
+from tests.dashboard.live_db import plus, status_counts, totals, until
+
+
+async def test_run_mode_shows_the_tables_of_the_chosen_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    args = build_parser().parse_args(
+        ["service", "--database-url", database_url, "--history", str(tmp_path / "h.sqlite3")]
+    )
+    path = sqlite_file(database_url)
+    before = totals(database_url) if path is None or path.exists() else (0, 0, 0)
+    after = plus(before, (2, 2, 6))  # the fixture suite writes 2 clients, 2 sessions, 6 calls
+    shown = str(path) if path else make_url(database_url).render_as_string(hide_password=True)
+    with Launcher(args, cwd=FIXTURES, state_dir=tmp_path / "state") as launcher:
+        app = DashboardApp(launcher)
+        async with app.run_test(size=(160, 48)) as pilot:
+            status = app.query_one("#tables-status", Static)
+            await until(pilot, lambda: app.runs_finished == 1, timeout=60)
+            await until(pilot, lambda: f"{status_counts(*after)}  {shown}" in str(status.render()))
+            clients = app.query_one("#table-clients", DataTable)
+            assert sorted(clients.get_row_at(i)[1] for i in range(2)) == [
+                "fixture client 0",
+                "fixture client 1",
+            ]
+            assert totals(database_url) == after
+
+
+def test_mcp_database_url_from_the_environment_reaches_the_suite(workdir: Path) -> None:
+    from_env = f"sqlite+aiosqlite:///{workdir / 'from-env.db'}"
+    from_flag = f"sqlite+aiosqlite:///{workdir / 'from-flag.db'}"
+    for extra, expected in (([], from_env), (["--database-url", from_flag], from_flag)):
+        result = run_cli(
+            "--ci",
+            fixture("outcomes"),
+            "-k",
+            "test_pass",
+            "--json-report",
+            "r.json",
+            *extra,
+            cwd=workdir,
+            env=child_env(MCP_DATABASE_URL=from_env),
+        )
+        assert result.returncode == 0, result.stdout
+        [test] = json.loads((workdir / "r.json").read_text())["tests"]
+        assert test["call"]["stdout"] == f"database: {expected}\n"
