@@ -261,6 +261,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def parse_line(line: bytes | str) -> Event:
     """One line (without its newline) to a typed event, or a `ParseError` saying why not."""
+    if isinstance(line, str):
+        # Measured and decoded as the UTF-8 it would be in the file; a lone surrogate
+        # (no UTF-8 has one) makes it malformed instead of raising UnicodeEncodeError.
+        line = line.encode("utf-8", "surrogatepass")
     if len(line) > MAX_LINE_BYTES:
         raise OversizedLine(f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
     try:

@@ -84,6 +84,12 @@ class HeadlessPrinter:
         self._collect_problems(state)
         self._failures(state)
         self._warnings(state)
+        if state.ignored_lines:
+            # A damaged stream is survived, never hidden: its results may be incomplete.
+            self._line(
+                f"event stream: {_plural(state.ignored_lines, 'line')} skipped "
+                "(not valid events: garbage, truncated or over 1 MiB)"
+            )
         self._line(_title(f"{closing_line(state)}"))
         self._line(f"run {state.status}: {state.reason}" + _exit(state))
 

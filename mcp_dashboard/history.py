@@ -1,9 +1,10 @@
 """Run history in a SQLite file: every run and every test result.
 
 It answers two questions: which node ids failed in the last run of the same
-PATHS (`--rerun-failed` runs exactly those), and what is unusual about a test
-now — flaky (both passed and failed within its last 10 results) or slower (this
-run's duration over 2x the median of its recent passing runs, and over 0.2 s).
+PATHS, or were running when it died (`--rerun-failed` runs exactly those), and
+what is unusual about a test now — flaky (both passed and failed within its last
+10 results) or slower (this run's duration over 2x the median of its recent
+passing runs, and over 0.2 s).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SLOWER_FACTOR = 2.0
 SLOWER_FLOOR = 0.2  # seconds
 MIN_SAMPLES = 3  # passing runs needed before a median means anything
 FAILING = ("failed", "error")
+# What `--rerun-failed` reruns: the failures, and a test the run died during (pytest
+# SIGKILLed, a cancel): it never passed, and it is the first suspect of the crash.
+RERUN = (*FAILING, "interrupted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -145,9 +149,10 @@ class History:
         )
 
     def failed_ids(self, run_id: int) -> list[str]:
+        """The tests of a run to rerun (`RERUN`), in the order they ran."""
         rows = self._db.execute(
-            "SELECT nodeid FROM results WHERE run_id = ? AND outcome IN (?, ?) ORDER BY rowid",
-            (run_id, *FAILING),
+            "SELECT nodeid FROM results WHERE run_id = ? AND outcome IN (?, ?, ?) ORDER BY rowid",
+            (run_id, *RERUN),
         )
         return [nodeid for (nodeid,) in rows]
 

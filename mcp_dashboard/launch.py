@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcp_dashboard.events import HistoryLoaded
 from mcp_dashboard.history import WINDOW, History, paths_key
-from mcp_dashboard.runner import STATE_DIR, Run, RunConfig
+from mcp_dashboard.runner import STATE_DIR, RunConfig
 from mcp_dashboard.state import RunState, reduce
 
 DEFAULT_SUITE = Path("tests") / "integration"
@@ -125,14 +125,3 @@ class Launcher:
 
     def recent_durations(self, nodeid: str) -> list[float]:
         return self.history.recent_durations(nodeid)
-
-    @staticmethod
-    def database_file(run: Run) -> Path | None:
-        """The run's SQLite file for the live tables (None for other engines)."""
-        from mcp_service.db import sqlite_file
-        from mcp_service.errors import MCPServiceError
-
-        try:
-            return sqlite_file(run.database_url)
-        except MCPServiceError:  # in-memory SQLite: nothing another process can read
-            return None

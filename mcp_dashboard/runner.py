@@ -12,7 +12,14 @@ not events are counted by kind in `Run.ignored` and skipped.
 
 The child runs in its own process group, so a cancel reaches xdist workers too:
 SIGINT first (pytest stops cleanly and reports "interrupted"), then SIGTERM and
-SIGKILL if it is still alive after each grace period.
+SIGKILL if it is still alive after each grace period. When pytest itself is gone
+(however it ended), whatever is left of its group is killed: an xdist worker whose
+controller was SIGKILLed would otherwise go on running tests against the database,
+appending to a finished stream and holding the output pipe open.
+
+The report files (`--json-report`, `--junit-xml`) are removed before the child
+starts: pytest writes them only when it finishes, so after a killed run a report
+left from an earlier run would describe that run, not this one.
 """
 
 from __future__ import annotations
@@ -172,6 +179,9 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._prune()
         self.events_path.touch()
+        for report in (self.config.json_report, self.config.junit_xml):
+            if report is not None:
+                _absolute(self.config, report).unlink(missing_ok=True)
         env = {**os.environ, **self.config.env}
         env.update(MCP_DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
         self._proc = await asyncio.create_subprocess_exec(
@@ -200,6 +210,7 @@ class Run:
         if self._proc is not None and self._proc.returncode is None:
             self._signal(signal.SIGKILL)
             await self._proc.wait()
+        self._kill_leftovers()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -239,6 +250,15 @@ class Run:
                     await self._proc.wait()
                     return
         self._signal(signal.SIGKILL)
+
+    def _kill_leftovers(self) -> None:
+        """pytest has exited: kill whatever is left of its process group (module docstring).
+
+        Only once pytest's exit status is known: until then the group is pytest's own.
+        The group id stays reserved while any member lives, so this reaches only them.
+        """
+        if self._proc is not None and self._proc.returncode is not None:
+            self._signal(signal.SIGKILL)
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self._proc is not None
@@ -293,6 +313,7 @@ class Run:
                         yield event
                     continue
                 if self._proc.returncode is not None:
+                    self._kill_leftovers()
                     while chunk := stream.read(READ_SIZE):
                         for event in self._parse_all(splitter, chunk):
                             yield event

@@ -172,3 +172,13 @@ def test_splitter_counts_an_oversized_tail_at_close() -> None:
     assert splitter.feed(b"z" * 50) == []
     assert splitter.close() is None
     assert splitter.oversized == 1
+
+
+def test_a_text_line_is_judged_as_the_utf8_it_would_be_in_the_file() -> None:
+    """A str with a lone surrogate raised UnicodeEncodeError (found by tests/property)."""
+    for line in ("\ud800", '{"v": 1, "type": "run_cancel", "time": 1.0}\udcff'):
+        with pytest.raises(MalformedLine):
+            parse_line(line)
+    four_bytes_each = "\U0001f600" * (MAX_LINE_BYTES // 4 + 1)  # under the limit in characters
+    with pytest.raises(OversizedLine):
+        parse_line(four_bytes_each)
