@@ -20,6 +20,7 @@ SCRIPTS = (
     "pipeline_throughput.py",
     "protocol_throughput.py",
     "stdio_cold_start.py",
+    "scale_out.py",
 )
 
 
