@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
+from mcp_service.sqlite_wal import enter_wal
 
 WINDOW = 10
 SLOWER_FACTOR = 2.0
@@ -86,7 +87,7 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enter_wal(self._db, 30_000)
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
 

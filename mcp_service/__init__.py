@@ -1,5 +1,7 @@
 """A real MCP service: clients, permission tiers, persisted sessions and a tool pipeline."""
 
+from typing import TYPE_CHECKING, Any
+
 from mcp_service.errors import (
     AuthenticationError,
     MCPServiceError,
@@ -13,13 +15,34 @@ from mcp_service.errors import (
     UnknownTierError,
     ValidationError,
 )
-from mcp_service.service import (
-    MCPService,
-    execute_tool,
-    get_mcp_service,
-    get_server_info,
-    shutdown_mcp_service,
-)
+
+if TYPE_CHECKING:
+    from mcp_service.service import (
+        MCPService,
+        execute_tool,
+        get_mcp_service,
+        get_server_info,
+        shutdown_mcp_service,
+    )
+
+# The service (SQLAlchemy, the tools) loads on first use, so a light module such as
+# mcp_service.sqlite_wal can be imported by the dashboard's `--ci` path for free.
+_FROM_SERVICE = {
+    "MCPService",
+    "execute_tool",
+    "get_mcp_service",
+    "get_server_info",
+    "shutdown_mcp_service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SERVICE:
+        from mcp_service import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module 'mcp_service' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

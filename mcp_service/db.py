@@ -54,6 +54,7 @@ from mcp_service import schema
 from mcp_service.config import Settings
 from mcp_service.errors import ValidationError
 from mcp_service.retries import retrying
+from mcp_service.sqlite_wal import enter_wal
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -376,7 +377,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        enter_wal(cursor, busy_timeout_ms)
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")

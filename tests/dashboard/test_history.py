@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from mcp_dashboard.events import CollectedTest, Collection, RunFinish, RunStart, TestReport
 from mcp_dashboard.history import History, assess_test, paths_key
 from mcp_dashboard.state import RunState, reduce_all
+from tests.databases import write_locked_elsewhere
 
 
 def results(*entries: tuple[str, float]) -> list[tuple[int, str, float]]:
@@ -110,3 +113,17 @@ def test_last_run_and_its_failed_ids(tmp_path: Path) -> None:
         assert history.recent_durations("t::x") == [pytest.approx(0.3)] * 2
         assert history.recent_durations("t::x", limit=1) == [pytest.approx(0.3)]
         assert history.recent_durations("t::nothing") == []
+
+
+def test_a_new_history_file_write_locked_by_another_process_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """Two runs starting together on a new history file: the second waits, not fails."""
+    path = tmp_path / "history.db"
+    with write_locked_elsewhere(path, 0.5), History(path) as history:
+        run_id = history.start_run(["tests"], [], 1.0)
+        history.finish_run(run_id, _state({"t::x": "failed"}, 1))
+    with History(path) as history:
+        assert history.failed_ids(run_id) == ["t::x"]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from mcp_service import MCPService
+from mcp_service.config import Settings
+from tests.databases import write_locked_elsewhere
+
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("lifecycle")]
 
 RACERS = 6
@@ -56,3 +60,22 @@ def test_processes_racing_to_create_the_schema_all_succeed(tmp_path: Path) -> No
             count = conn.exec_driver_sql("SELECT count(*) FROM clients").scalar_one()
         engine.dispose()
         assert count == RACERS
+
+
+async def test_a_new_file_write_locked_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    """Switching a new file to WAL while another process holds its write lock fails
+    at once, without SQLite's busy handler; the service must wait like any writer."""
+    path = tmp_path / "held.db"
+    with write_locked_elsewhere(path, 0.5):
+        service = MCPService(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+        await service.initialize()
+        try:
+            await service.register_client("after the lock", "basic")
+        finally:
+            await service.shutdown()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        names = conn.exec_driver_sql("SELECT name FROM clients").scalars().all()
+    engine.dispose()
+    assert names == ["after the lock"]
