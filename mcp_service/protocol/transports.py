@@ -55,7 +55,12 @@ async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> Non
         await server.run_stdio_async()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-        if not exiting:
+        if exiting:
+            # Cancelled by SIGTERM, this task ends as soon as stdin closes (a client
+            # leaving on its cancelled call's error), and asyncio.run would then cancel
+            # the exit half-way through closing the session: wait for it; it exits.
+            await asyncio.shield(exiting[0])
+        else:
             await server.router.close_all()
 
 

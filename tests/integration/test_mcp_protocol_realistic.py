@@ -11,9 +11,11 @@ filter by their ids, so a database shared with other runs is fine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,8 +26,11 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcp_dashboard.postgres_view import sync_url
 from mcp_service import MCPService
 from mcp_service.tools import default_registry
 from tests.integration.conftest import fetch_all, fetch_value, stored_json
@@ -557,6 +562,62 @@ async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
     [row] = await sessions(db, registered.client_id)
     assert (row.status, row.request_count) == ("closed", 1)
     step("SIGTERM mid-call: the call recorded as cancelled, the session closed, exit without hang")
+
+
+@contextlib.contextmanager
+def session_row_locked(db_url: str, session_id: str) -> Iterator[None]:
+    """Another connection holds what closing this session needs: SQLite's write lock,
+    or the session's row on PostgreSQL."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        with contextlib.closing(sqlite3.connect(url.database, isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield
+            conn.execute("ROLLBACK")
+        return
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT 1 FROM sessions WHERE id = :id FOR UPDATE"), {"id": session_id}
+            )
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+async def test_stdio_sigterm_then_stdin_closing_still_closes_the_session(
+    service: MCPService, db: AsyncEngine, db_url: str
+) -> None:
+    """A client leaves (closes stdin) while SIGTERM's session close is still waiting
+    for the database: the server must finish closing before it exits, not be cut off."""
+    registered = await service.register_client("stdio sigterm eof", "basic")
+    env = {**os.environ, "MCP_DATABASE_URL": db_url, "MCP_API_KEY": registered.api_key}
+    server = subprocess.Popen(
+        [*SERVE, "--transport", "stdio"],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None and server.stderr is not None
+    try:
+        assert "serving MCP over stdio" in server.stderr.readline()
+        [row] = await sessions(db, registered.client_id)
+        with session_row_locked(db_url, row.id):
+            server.send_signal(signal.SIGTERM)
+            server.stdin.close()
+            # Before the fix the server died here, its close cancelled (exit status 1).
+            with pytest.raises(subprocess.TimeoutExpired):
+                server.wait(timeout=2)
+        assert server.wait(timeout=30) == 0, server.stderr.read()[-2000:]
+    finally:
+        server.kill()
+    [row] = await sessions(db, registered.client_id)
+    assert row.status == "closed"
 
 
 def test_serve_bad_arguments_exit_non_zero(http_server: HttpServer, db_url: str) -> None:
