@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
-from mcp_service.sqlite_wal import enter_wal
+from mcp_service.sqlite_busy import enter_wal
 
 WINDOW = 10
 SLOWER_FACTOR = 2.0

@@ -21,6 +21,7 @@ from mcp_dashboard.db_view import (
     read_tables,
     table_queries,
 )
+from mcp_service.sqlite_busy import is_busy
 
 QUERIES = table_queries("rowid")  # rowid: insertion order among equal timestamps
 
@@ -82,7 +83,7 @@ class SQLiteView(DatabaseView):
         text = str(exc)
         if isinstance(exc, FileNotFoundError):
             return f"Database file not found: {self.path} (waiting for it to appear)"
-        if "locked" in text or "busy" in text:
+        if isinstance(exc, sqlite3.Error) and is_busy(exc):
             return f"Database is locked by another process: {self.path} (retrying)"
         if "not a database" in text or "malformed" in text:
             return f"Database file is corrupt or not SQLite: {self.path} (retrying)"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     )
 
 # The service (SQLAlchemy, the tools) loads on first use, so a light module such as
-# mcp_service.sqlite_wal can be imported by the dashboard's `--ci` path for free.
+# mcp_service.sqlite_busy can be imported by the dashboard's `--ci` path for free.
 _FROM_SERVICE = {
     "MCPService",
     "execute_tool",

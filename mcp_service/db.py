@@ -54,7 +54,7 @@ from mcp_service import schema
 from mcp_service.config import Settings
 from mcp_service.errors import ValidationError
 from mcp_service.retries import retrying
-from mcp_service.sqlite_wal import enter_wal
+from mcp_service.sqlite_busy import enter_wal, is_busy
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -340,9 +340,7 @@ class _SQLiteThreads:
 
 
 def _is_busy(exc: OperationalError) -> bool:
-    """SQLITE_BUSY or SQLITE_LOCKED, extended codes included."""
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(exc.orig, sqlite3.Error) and is_busy(exc.orig)
 
 
 async def _outlast_cancellation(job: asyncio.Future[T]) -> T:

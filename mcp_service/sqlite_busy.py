@@ -1,10 +1,16 @@
-"""Switching a SQLite file to WAL when several processes open it at once."""
+"""SQLite's "database is locked": recognising it, and waiting where SQLite will not."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from typing import Any
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, extended codes included."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def enter_wal(cursor: Any, busy_timeout_ms: int) -> None:
@@ -22,8 +28,7 @@ def enter_wal(cursor: Any, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:  # aiosqlite raises the stdlib class too
-            code = getattr(exc, "sqlite_errorcode", 0)
-            if code & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            if not is_busy(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -309,3 +310,15 @@ def test_console_script_is_installed() -> None:
         "--history",
     ):
         assert option in result.stdout
+
+
+def test_the_ci_path_does_not_load_the_service() -> None:
+    """`--ci` and its run history import no SQLAlchemy (the service costs ~0.3 s to import)."""
+    probe = (
+        "import sys, mcp_dashboard.cli, mcp_dashboard.history\n"
+        "print(sorted(m for m in ('sqlalchemy', 'mcp_service.service') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert loaded == "[]\n"
