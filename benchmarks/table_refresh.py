@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import header, row
 
-from mcp_dashboard.db_view import DatabaseView, open_view
+from mcp_dashboard.db_views.base import DatabaseView
+from mcp_dashboard.db_views.factory import open_view
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.models import ToolExecution, utcnow

@@ -23,10 +23,8 @@ MAX_STEP_BYTES = 4 * 1024
 
 Outcome = Literal["passed", "failed", "skipped"]
 
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
 
-
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStart:
     """pytest started (the controller under xdist)."""
 
@@ -42,7 +40,7 @@ class RunStart:
     workers: int = 0
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CollectedTest:
     nodeid: str
     critical_path: str
@@ -52,7 +50,7 @@ class CollectedTest:
     name: str = ""
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Collection:
     """The selected tests, in run order; large suites come in several parts."""
 
@@ -67,7 +65,7 @@ class Collection:
     worker: str | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CollectReport:
     """A file or directory that failed (or was skipped) while collecting."""
 
@@ -79,7 +77,7 @@ class CollectReport:
     longrepr: str = ""
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestStart:
     __test__ = False
 
@@ -91,7 +89,7 @@ class TestStart:
     line: int | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """A "✓ …" progress line a test logged on `mcp.steps`, sent while the test runs."""
 
@@ -105,14 +103,14 @@ class Step:
     worker: str | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Crash:
     path: str
     lineno: int | None = None
     message: str = ""
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestReport:
     """The result of one phase (setup, call, teardown) of one test."""
 
@@ -136,7 +134,7 @@ class TestReport:
     worker: str | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WarningRecorded:
     type: Literal["warning"] = "warning"
     v: int = SCHEMA_VERSION
@@ -149,7 +147,7 @@ class WarningRecorded:
     when: str = ""
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinish:
     """The end of the run. The runner writes one itself (source "runner") when pytest died."""
 
@@ -163,9 +161,12 @@ class RunFinish:
     reason: str = ""
     source: Literal["plugin", "runner"] = "plugin"
     ignored_lines: int = 0
+    # The end of pytest's own output, set by the runner when pytest stopped outside the
+    # tests (a usage or internal error, or before it started): what to show the user.
+    output: str = ""
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCancel:
     """Runner-side: the user asked to stop the run."""
 
@@ -174,7 +175,7 @@ class RunCancel:
     time: float
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestHistory:
     __test__ = False
 
@@ -185,7 +186,7 @@ class TestHistory:
     runs: int = 0
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryLoaded:
     """Runner-side: what the run history says about this run's tests."""
 
@@ -210,7 +211,7 @@ Event = (
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__dataclass_fields__["type"].default: cls
+    str(cls.__dataclass_fields__["type"].default): cls
     for cls in (
         RunStart,
         Collection,

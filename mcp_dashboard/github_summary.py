@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from mcp_dashboard.headless import closing_line
-from mcp_dashboard.state import OUTCOMES, RunState
+from mcp_dashboard.state import RunState
+from mcp_dashboard.status import OUTCOMES
 
 MAX_TRACEBACK_CHARS = 20_000  # GitHub caps a step summary at 1 MiB
 ICONS = {"passed": "✅", "failed": "❌", "aborted": "💥", "cancelled": "⏹️"}

@@ -12,7 +12,8 @@ import os
 import sys
 from typing import TextIO
 
-from mcp_dashboard.state import OUTCOMES, RunState, TestState
+from mcp_dashboard.state import RunState, TestState
+from mcp_dashboard.status import OUTCOMES
 
 LABELS = {
     "passed": "PASSED",

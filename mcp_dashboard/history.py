@@ -22,16 +22,16 @@ from pathlib import Path
 
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
+from mcp_dashboard.status import NEEDS_RERUN, TestStatus, is_failed
 from mcp_service.sqlite_busy import enter_wal
 
 WINDOW = 10
 SLOWER_FACTOR = 2.0
 SLOWER_FLOOR = 0.2  # seconds
 MIN_SAMPLES = 3  # passing runs needed before a median means anything
-FAILING = ("failed", "error")
-# What `--rerun-failed` reruns: the failures, and a test the run died during (pytest
-# SIGKILLed, a cancel): it never passed, and it is the first suspect of the crash.
-RERUN = (*FAILING, "interrupted")
+# What `--rerun-failed` reruns is `status.NEEDS_RERUN`: the failures, and a test the run
+# died during (pytest SIGKILLed, a cancel): it never passed, and it is the first suspect.
+_RERUN = tuple(sorted(NEEDS_RERUN))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -150,10 +150,12 @@ class History:
         )
 
     def failed_ids(self, run_id: int) -> list[str]:
-        """The tests of a run to rerun (`RERUN`), in the order they ran."""
+        """The tests of a run that `status.needs_rerun`, in the order they ran."""
+        marks = ", ".join("?" * len(_RERUN))
         rows = self._db.execute(
-            "SELECT nodeid FROM results WHERE run_id = ? AND outcome IN (?, ?, ?) ORDER BY rowid",
-            (run_id, *RERUN),
+            f"SELECT nodeid FROM results WHERE run_id = ? AND outcome IN ({marks}) "  # noqa: S608
+            "ORDER BY rowid",
+            (run_id, *_RERUN),
         )
         return [nodeid for (nodeid,) in rows]
 
@@ -207,7 +209,7 @@ def assess_test(
     """`results` newest first, the current run's result first: (run id, outcome, duration)."""
     recent = results[:window]
     outcomes = {outcome for _, outcome, _ in recent}
-    flaky = "passed" in outcomes and bool(outcomes & set(FAILING))
+    flaky = TestStatus.PASSED in outcomes and any(is_failed(o) for o in outcomes)
     current = results[0][2]
     passing = [duration for _, outcome, duration in results[1 : window + 1] if outcome == "passed"]
     median = statistics.median(passing) if len(passing) >= MIN_SAMPLES else None

@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from mcp_dashboard.db_view import open_view
+from mcp_dashboard.db_views.factory import open_view
 from mcp_dashboard.widgets.live_tables import LiveTables
 
 

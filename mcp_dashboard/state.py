@@ -16,9 +16,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from immutables import Map
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from mcp_dashboard.events import (
     Collection,
@@ -26,6 +29,7 @@ from mcp_dashboard.events import (
     Crash,
     Event,
     HistoryLoaded,
+    Outcome,
     RunCancel,
     RunFinish,
     RunStart,
@@ -35,13 +39,9 @@ from mcp_dashboard.events import (
     TestStart,
     WarningRecorded,
 )
+from mcp_dashboard.status import OUTCOMES, STATUSES, RunStatus, TestStatus, is_failed, is_final
 
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-STATUSES = ("pending", "running", *OUTCOMES, "interrupted")
-FINAL = frozenset((*OUTCOMES, "interrupted"))
-RUN_STATUSES = ("pending", "running", "passed", "failed", "aborted", "cancelled")
 MAX_WARNINGS_KEPT = 200
-_T = TypeVar("_T")
 
 EXIT_REASONS = {
     0: "all tests passed",
@@ -67,7 +67,7 @@ class Counts:
     xpassed: int = 0
     interrupted: int = 0
 
-    def moved(self, old: str | None, new: str | None) -> Counts:
+    def moved(self, old: TestStatus | None, new: TestStatus | None) -> Counts:
         """One test left status `old` (None: it is new) for `new` (None: it left)."""
         if old == new:
             return self
@@ -84,8 +84,15 @@ class Counts:
     def as_tuple(self) -> tuple[int, ...]:
         return _counts_of(self)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[TestStatus, int]:
         return dict(zip(STATUSES, _counts_of(self), strict=True))
+
+    def of(self, status: TestStatus) -> int:
+        return int(getattr(self, status))
+
+    @property
+    def failed_or_error(self) -> int:
+        return self.failed + self.error
 
     @property
     def total(self) -> int:
@@ -96,14 +103,14 @@ class Counts:
         return self.total - self.pending - self.running
 
 
-_counts_of = operator.attrgetter(*STATUSES)
+_counts_of: Callable[[Counts], tuple[int, ...]] = operator.attrgetter(*STATUSES)
 _SLOT = {name: index for index, name in enumerate(STATUSES)}
 
 
 @dataclass(frozen=True, slots=True)
 class PhaseResult:
     when: str
-    outcome: str
+    outcome: Outcome
     category: str
     duration: float
     crash: Crash | None = None
@@ -133,7 +140,7 @@ class TestState:
     name: str = ""
     markers: tuple[str, ...] = ()
     collected: bool = False
-    status: str = "pending"
+    status: TestStatus = TestStatus.PENDING
     phases: tuple[PhaseResult, ...] = ()
     steps: tuple[StepLine, ...] = ()
     worker: str | None = None
@@ -143,7 +150,16 @@ class TestState:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINAL
+        return is_final(self.status)
+
+    @property
+    def failed(self) -> bool:
+        return is_failed(self.status)
+
+    @property
+    def by_marker(self) -> bool:
+        """Grouped by a `critical_path` marker (else by its module)."""
+        return self.critical_path != module_of(self.nodeid)
 
     @property
     def duration(self) -> float:
@@ -156,6 +172,11 @@ class TestState:
     @property
     def crash(self) -> Crash | None:
         return next((p.crash for p in self.phases if p.crash and p.outcome == "failed"), None)
+
+    @property
+    def skip_crash(self) -> Crash | None:
+        """Where a skip was raised (pytest's `SKIPPED [1] file:line: reason`)."""
+        return next((p.crash for p in self.phases if p.crash and p.outcome == "skipped"), None)
 
     @property
     def stdout(self) -> str:
@@ -184,7 +205,7 @@ class TestState:
 
 def _joined(phases: Iterable[PhaseResult], name: str) -> str:
     # pytest repeats earlier phases' capture in later reports: keep the longest.
-    return max((getattr(p, name) for p in phases), key=len, default="")
+    return max((str(getattr(p, name)) for p in phases), key=len, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +222,12 @@ class PathStats:
 @dataclass(frozen=True, slots=True)
 class CollectProblem:
     nodeid: str
-    outcome: str
+    outcome: Outcome
     longrepr: str
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +241,9 @@ class WarningInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunState:
-    status: str = "pending"
+    status: RunStatus = RunStatus.PENDING
     reason: str = ""
+    output: str = ""  # pytest's own words when it stopped before or outside the tests
     args: tuple[str, ...] = ()
     pid: int | None = None
     rootdir: str = ""
@@ -256,6 +282,15 @@ class RunState:
         parts = self.collection_parts_total
         return parts > 0 and len(self.collection_parts) >= parts
 
+    @property
+    def active(self) -> bool:
+        """Started or about to: tests may still change."""
+        return self.status in (RunStatus.PENDING, RunStatus.RUNNING)
+
+    @property
+    def collection_errors(self) -> tuple[CollectProblem, ...]:
+        return tuple(p for p in self.collect_problems if p.failed)
+
     def tests_in_order(self) -> list[TestState]:
         return [self.tests[n] for n in self.order]
 
@@ -273,9 +308,10 @@ def reduce(state: RunState, event: Event) -> RunState:
 
 
 def reduce_all(events: Iterable[Event], state: RunState | None = None) -> RunState:
+    state = state or RunState()
     for event in events:
-        state = reduce(state or RunState(), event)
-    return state or RunState()
+        state = reduce(state, event)
+    return state
 
 
 def module_of(nodeid: str) -> str:
@@ -283,29 +319,31 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-def outcome_of(phases: Iterable[PhaseResult]) -> str:
+def outcome_of(phases: Iterable[PhaseResult]) -> TestStatus:
     """A test's single outcome from its phase results (pytest's categories)."""
-    by_when = {}
+    by_when: dict[str, TestStatus] = {}
     for phase in phases:
         if phase.when not in ("setup", "call", "teardown"):
-            return "failed"  # e.g. xdist's report for a test whose worker crashed
+            return TestStatus.FAILED  # e.g. xdist's report for a test whose worker crashed
         by_when[phase.when] = _category(phase)
     setup, call, teardown = (by_when.get(w) for w in ("setup", "call", "teardown"))
-    if setup not in (None, "passed"):
-        outcome = "error" if setup in ("failed", "error") else setup
+    outcome: TestStatus
+    if setup is not None and setup != TestStatus.PASSED:
+        outcome = TestStatus.ERROR if is_failed(setup) else setup
     else:
-        outcome = call or "passed"
-    if teardown in ("failed", "error") and outcome in ("passed", "skipped", "xfailed", "xpassed"):
-        outcome = "error"
+        outcome = call or TestStatus.PASSED
+    if teardown is not None and is_failed(teardown) and not is_failed(outcome):
+        outcome = TestStatus.ERROR
     return outcome
 
 
-def _category(phase: PhaseResult) -> str:
+def _category(phase: PhaseResult) -> TestStatus:
+    """pytest's category of a phase; a plugin's own category falls back to the raw outcome."""
     if phase.category in OUTCOMES:
-        return phase.category
+        return TestStatus(phase.category)
     if phase.outcome == "failed" and phase.when != "call":
-        return "error"
-    return phase.outcome
+        return TestStatus.ERROR
+    return TestStatus(phase.outcome)
 
 
 def _complete(phases: tuple[PhaseResult, ...]) -> bool:
@@ -345,7 +383,9 @@ def _put(
 
 def _replaced(stats: PathStats, old: TestState | None, new: TestState | None) -> PathStats:
     """`stats` with `old`'s share (if any) taken out and `new`'s (if any) put in."""
-    counts = stats.counts.moved(old and old.status, new and new.status)
+    counts = stats.counts.moved(
+        None if old is None else old.status, None if new is None else new.status
+    )
     duration = stats.duration - (old.duration if old else 0.0) + (new.duration if new else 0.0)
     slowest, slowest_duration = stats.slowest, stats.slowest_duration
     if (
@@ -358,6 +398,7 @@ def _replaced(stats: PathStats, old: TestState | None, new: TestState | None) ->
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_T = TypeVar("_T", bound="DataclassInstance")
 
 
 def _evolve(obj: _T, **changes: object) -> _T:
@@ -387,7 +428,16 @@ def _reslowest(stats: PathStats, tests: Map[str, TestState], leaving: str) -> Pa
 
 
 def _started(state: RunState) -> RunState:
-    return _evolve(state, status="running") if state.status == "pending" else state
+    if state.status == RunStatus.PENDING:
+        return _evolve(state, status=RunStatus.RUNNING)
+    return state
+
+
+def _running_unless_over(state: RunState, test: TestState) -> TestStatus:
+    """A pending test that shows signs of life runs, unless the run already ended."""
+    if test.status == TestStatus.PENDING and not state.finished:
+        return TestStatus.RUNNING
+    return test.status
 
 
 def _on_run_start(state: RunState, e: RunStart) -> RunState:
@@ -443,8 +493,9 @@ def _on_test_start(state: RunState, e: TestStart) -> RunState:
     test = old or _evolve(_new_test(e.nodeid), file=e.file, line=e.line)
     if test.started_at is not None:
         return state
-    status = "running" if test.status == "pending" and not state.finished else test.status
-    return _put(state, old, _evolve(test, status=status, started_at=e.time))
+    return _put(
+        state, old, _evolve(test, status=_running_unless_over(state, test), started_at=e.time)
+    )
 
 
 def _on_step(state: RunState, e: Step) -> RunState:
@@ -458,7 +509,7 @@ def _on_step(state: RunState, e: Step) -> RunState:
         steps = (*test.steps, line)
     else:
         steps = tuple(sorted((*test.steps, line), key=lambda s: s.index))
-    status = "running" if test.status == "pending" and not state.finished else test.status
+    status = _running_unless_over(state, test)
     return _put(
         state, old, _evolve(test, steps=steps, status=status, worker=test.worker or e.worker)
     )
@@ -483,11 +534,12 @@ def _on_test_report(state: RunState, e: TestReport) -> RunState:
         log=e.log,
     )
     phases = (*test.phases, phase)
+    finished_at: float | None
     if _complete(phases):
         status = outcome_of(phases)
         finished_at = e.time if test.finished_at is None else max(test.finished_at, e.time)
     else:
-        status = "interrupted" if state.finished else "running"
+        status = TestStatus.INTERRUPTED if state.finished else TestStatus.RUNNING
         finished_at = test.finished_at
     new = _evolve(
         test,
@@ -510,31 +562,33 @@ def _on_run_finish(state: RunState, e: RunFinish) -> RunState:
     if state.finished:
         return state  # a duplicate: the first finish stands
     if e.aborted:
-        status = "cancelled" if state.cancel_requested else "aborted"
+        status = RunStatus.CANCELLED if state.cancel_requested else RunStatus.ABORTED
     elif e.exit_status == 0:
-        status = "passed"
+        status = RunStatus.PASSED
     elif state.cancel_requested:
-        status = "cancelled"
+        status = RunStatus.CANCELLED
     else:
-        status = "failed"
+        status = RunStatus.FAILED
     state = _evolve(
         state,
         status=status,
         reason=e.reason or _reason(state, e.exit_status),
+        output=e.output,
         exit_status=e.exit_status,
         finished_at=e.time,
         totals=Map(e.totals),
         ignored_lines=e.ignored_lines,
     )
-    for test in [t for t in state.tests.values() if t.status == "running"]:
-        status = outcome_of(test.phases) if _complete(test.phases) else "interrupted"
-        state = _put(state, test, _evolve(test, status=status))
+    for test in [t for t in state.tests.values() if t.status == TestStatus.RUNNING]:
+        ended = outcome_of(test.phases) if _complete(test.phases) else TestStatus.INTERRUPTED
+        state = _put(state, test, _evolve(test, status=ended))
     return state
 
 
 def _reason(state: RunState, exit_status: int | None) -> str:
-    reason = EXIT_REASONS.get(exit_status, f"pytest exited with status {exit_status}")
-    errors = sum(1 for p in state.collect_problems if p.outcome == "failed")
+    known = EXIT_REASONS.get(exit_status) if exit_status is not None else None
+    reason = known or f"pytest exited with status {exit_status}"
+    errors = len(state.collection_errors)
     if errors and exit_status != 0:
         reason = f"{reason}: {errors} error{'s' if errors != 1 else ''} during collection"
     return reason
@@ -553,7 +607,8 @@ def _on_history(state: RunState, e: HistoryLoaded) -> RunState:
     return _evolve(state, tests=tests, history_window=e.window)
 
 
-_HANDLERS: dict[type, Callable[[RunState, Event], RunState]] = {
+# Each handler takes its own event type; `reduce` looks it up by that type.
+_HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     RunStart: _on_run_start,
     Collection: _on_collection,
     CollectReport: _on_collect_report,
@@ -564,4 +619,4 @@ _HANDLERS: dict[type, Callable[[RunState, Event], RunState]] = {
     RunFinish: _on_run_finish,
     RunCancel: _on_cancel,
     HistoryLoaded: _on_history,
-}  # type: ignore[dict-item]
+}

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
-from mcp_dashboard.postgres_view import sync_url
+from mcp_dashboard.db_views.postgres import sync_url
 from mcp_service.config import Settings
 from mcp_service.db import Database
 

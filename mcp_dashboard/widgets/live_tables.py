@@ -1,7 +1,7 @@
 """Live Clients / Sessions / Executions tables read from the run's database.
 
 A thread worker polls at most twice a second; the poll costs one cheap check
-when nothing changed (db_view.py). Rows are diffed by key (update_cell /
+when nothing changed (db_views/base.py). Rows are diffed by key (update_cell /
 add_row / remove_row), so the cursor stays on its row while new rows arrive
 above it. A database that cannot be read (missing, locked, corrupt, server
 down) is a message in the status line, the rows keep their last values, dimmed,
@@ -19,7 +19,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from mcp_dashboard.db_view import DatabaseView, Snapshot, Table, UnsupportedDatabase, open_view
+from mcp_dashboard.db_views.base import DatabaseView, Snapshot, Table
+from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
 
 POLL_SECONDS = 0.5
 TABLES = ("clients", "sessions", "executions")

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from textual.pilot import Pilot
 from textual.widget import Widget
 
-from mcp_dashboard.db_view import DEFAULT_ROW_LIMIT
+from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT
 from mcp_service import MCPService
 from mcp_service.config import Settings
 

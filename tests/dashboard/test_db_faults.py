@@ -22,7 +22,8 @@ from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.widgets import DataTable, Static, TabbedContent
 
-from mcp_dashboard.db_view import Snapshot, open_view
+from mcp_dashboard.db_views.base import Snapshot
+from mcp_dashboard.db_views.factory import open_view
 from mcp_dashboard.monitor import MonitorApp
 from mcp_dashboard.widgets.live_tables import LiveTables
 from tests.dashboard.live_db import (

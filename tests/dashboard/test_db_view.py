@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from mcp_dashboard.db_view import DatabaseView, UnsupportedDatabase, open_view, short_id
-from mcp_dashboard.postgres_view import PostgresView
-from mcp_dashboard.sqlite_view import SQLiteView
+from mcp_dashboard.db_views.base import DatabaseView, short_id
+from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
+from mcp_dashboard.db_views.postgres import PostgresView
+from mcp_dashboard.db_views.sqlite import SQLiteView
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.security import hash_preview
@@ -77,7 +78,7 @@ def populated(database_url: str) -> Populated:
 
 
 def time_of_day(moment: datetime) -> str:
-    """How the tables show a time of today (UTC), computed independently of db_view."""
+    """How the tables show a time of today (UTC), computed independently of db_views."""
     moment = moment.astimezone(UTC)
     if moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S")

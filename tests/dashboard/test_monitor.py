@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from textual.widgets import DataTable, Static
 
-from mcp_dashboard.db_view import UnsupportedDatabase
+from mcp_dashboard.db_views.factory import UnsupportedDatabase
 from mcp_dashboard.monitor import MonitorApp, describe
 from mcp_service import MCPService
 from mcp_service.config import Settings

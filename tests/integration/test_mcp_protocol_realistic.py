@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mcp_dashboard.postgres_view import sync_url
+from mcp_dashboard.db_views.postgres import sync_url
 from mcp_service import MCPService
 from mcp_service.tools import default_registry
 from tests.integration.conftest import fetch_all, fetch_value, stored_json

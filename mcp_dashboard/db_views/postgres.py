@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mcp_dashboard.db_view import (
+from mcp_dashboard.db_views.base import (
     DEFAULT_ROW_LIMIT,
     DatabaseView,
     Snapshot,
@@ -70,7 +70,9 @@ class PostgresView(DatabaseView):
     def _connection(self) -> Connection:
         if self._conn is None:
             if self._engine is None:
-                options = " ".join(filter(None, [self.url.query.get("options"), SESSION_OPTIONS]))
+                given = self.url.query.get("options") or ()  # one value, or a tuple of them
+                ours = [given] if isinstance(given, str) else list(given)
+                options = " ".join([*ours, SESSION_OPTIONS])
                 self._engine = create_engine(
                     self.url,
                     pool_size=1,

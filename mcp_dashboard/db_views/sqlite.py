@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from mcp_dashboard.db_view import (
+from mcp_dashboard.db_views.base import (
     DEFAULT_ROW_LIMIT,
     DatabaseView,
     Snapshot,
@@ -52,7 +52,7 @@ class SQLiteView(DatabaseView):
     def _begin(self) -> int:
         # A commit between this pragma and the read is read now and seen again next
         # time (the stored version is older): one extra refresh, never a missed one.
-        return self._connection().execute("PRAGMA data_version").fetchone()[0]
+        return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
 
     def _read(self) -> Snapshot:
         conn = self._conn

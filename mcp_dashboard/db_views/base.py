@@ -1,14 +1,11 @@
-"""Read-only views of the service database for the dashboard's live tables.
+"""What every engine's view shares: the snapshot, the SQL, the cell formats, one poll at a time.
 
 A view answers `poll()` from a worker thread: a new `Snapshot` when someone
 committed since the last one, else None, so an unchanged database costs one
-cheap check, not three queries. Each engine has its own module because each
-has its own change signal and its own faults: `sqlite_view` (a file, `PRAGMA
-data_version`) and `postgres_view` (a server, the transaction snapshot).
-`open_view` picks one from the service's URL. Both read the same rows in the
-same order through the SQL below and format them with the same functions, and
-both turn every fault into a message in the snapshot, never an exception.
-Hashes are shown only as scheme and salt prefix, never whole.
+cheap check, not three queries. Both engines (`sqlite`, `postgres`) read the
+same rows in the same order through the SQL below and format them with the
+same functions, and both turn every fault into a message in the snapshot,
+never an exception. Hashes are shown only as scheme and salt prefix, never whole.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from mcp_service.security import hash_preview
@@ -150,11 +146,11 @@ _TABLES = (
 
 def read_tables(rows: Callable[[str], Sequence[Row]], count: Callable[[str], int]) -> Snapshot:
     """A snapshot from an engine's `rows(name)` and `count(name)`, read in one transaction."""
-    tables = {
-        name: Table(name, columns, tuple(cells(row) for row in rows(name)), count(name))
+    clients, sessions, executions = (
+        Table(name, columns, tuple(cells(row) for row in rows(name)), count(name))
         for name, columns, cells in _TABLES
-    }
-    return Snapshot(**tables)
+    )
+    return Snapshot(clients=clients, sessions=sessions, executions=executions)
 
 
 class DatabaseView(ABC):
@@ -170,15 +166,15 @@ class DatabaseView(ABC):
     def __init__(self, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
         self.limit = limit
         self._lock = threading.Lock()
-        self._closed = False
+        self._closed = threading.Event()  # set by the UI thread, read by the polling one
         self._marker: object = None  # the change signal at the last snapshot
 
     def poll(self, *, force: bool = False) -> Snapshot | None:
         """A new snapshot, or None when nothing changed (or another poll is still running)."""
-        if self._closed or not self._lock.acquire(blocking=False):
+        if self._closed.is_set() or not self._lock.acquire(blocking=False):
             return None
         try:
-            if self._closed:  # closed while this poll waited for its turn
+            if self._closed.is_set():  # closed while this poll waited for its turn
                 return None
             try:
                 marker = self._begin()
@@ -197,7 +193,7 @@ class DatabaseView(ABC):
                 return Snapshot(error=message)
         finally:
             self._lock.release()
-            if self._closed:
+            if self._closed.is_set():
                 self._close_if_idle()
 
     def close(self) -> None:
@@ -206,7 +202,7 @@ class DatabaseView(ABC):
         Called from the UI thread, which must not wait for a poll stuck on a lock or a
         connect: whichever of the two gets the lock after this disconnects.
         """
-        self._closed = True
+        self._closed.set()
         self._close_if_idle()
 
     def _close_if_idle(self) -> None:
@@ -239,43 +235,3 @@ class DatabaseView(ABC):
     @abstractmethod
     def _explain(self, exc: Exception) -> str | None:
         """A one-line message for a fault of this engine, or None for a bug (re-raised)."""
-
-
-class UnsupportedDatabase(ValueError):
-    """The URL names a database the live tables cannot read from another process."""
-
-
-def open_view(database: str | Path, *, limit: int = DEFAULT_ROW_LIMIT) -> DatabaseView:
-    """The view for a service URL (a SQLite file or PostgreSQL), or for a SQLite file's path.
-
-    Connects lazily: a database that is not there yet is a message at the first poll.
-    """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from mcp_service.db import sqlite_file
-    from mcp_service.errors import ValidationError
-
-    if isinstance(database, Path):
-        from mcp_dashboard.sqlite_view import SQLiteView
-
-        return SQLiteView(database, limit=limit)
-    try:
-        backend = make_url(database).get_backend_name()
-        path = sqlite_file(database)
-    except ArgumentError:
-        # Not echoed: a malformed URL may still hold a password.
-        raise UnsupportedDatabase("not a database URL (e.g. sqlite+aiosqlite:///FILE)") from None
-    except ValidationError as exc:
-        raise UnsupportedDatabase(str(exc)) from None
-    if path is not None:
-        from mcp_dashboard.sqlite_view import SQLiteView
-
-        return SQLiteView(path, limit=limit)
-    if backend == "postgresql":
-        from mcp_dashboard.postgres_view import PostgresView
-
-        return PostgresView(database, limit=limit)
-    raise UnsupportedDatabase(
-        f"the live tables read a SQLite file or PostgreSQL; {backend} is not supported"
-    )

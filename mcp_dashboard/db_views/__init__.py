@@ -1,0 +1,7 @@
+"""Read-only views of the service database for the live tables and monitor mode.
+
+`base` (the snapshot, the shared SQL and cell formats, one poll at a time),
+`sqlite` and `postgres` (each engine's change signal and faults), and `factory`
+(`open_view`: which one reads a URL). Layered in that order: see the import
+contract in pyproject.toml.
+"""
