@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,10 +51,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_
 
 from mcp_service import schema
 from mcp_service.config import Settings
-from mcp_service.errors import ValidationError
+from mcp_service.deadlines import CURRENT, PROGRESS_STEPS, DeadlineCell
+from mcp_service.errors import DatabaseUnavailableError, ValidationError
 from mcp_service.retries import retrying
 from mcp_service.sqlite_busy import enter_wal, is_busy
 
@@ -66,6 +70,9 @@ _NO_BEGIN = "none"
 # SQLite readers never block each other or the writer (WAL); a few threads are plenty
 # for point lookups that release the GIL while SQLite works.
 SQLITE_READER_THREADS = 2
+_DEADLINE_CELL = "mcp_deadline"
+
+log = logging.getLogger(__name__)
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -78,6 +85,50 @@ def sqlite_file(database_url: str) -> Path | None:
     return Path(url.database)
 
 
+class FileIdentity:
+    """The SQLite file a service opened, so it notices the file being deleted or replaced.
+
+    A deleted file stays writable through the descriptors already open on it: a
+    service would go on acknowledging writes that no later process can see. So
+    every write transaction checks the path still names the same file (device and
+    inode, one stat, ~2 µs) before it starts and after it commits; once that
+    fails, every later call fails too, and `on_lost` tells the server to stop.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._identity: tuple[int, int] | None = None
+        self.lost = False
+        self.on_lost: list[Callable[[], None]] = []
+
+    def remember(self) -> None:
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def check(self) -> None:
+        if self._identity is None:
+            return
+        if not self.lost:
+            try:
+                st = os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == self._identity
+            except OSError:
+                same = False
+            if same:
+                return
+            self.lost = True
+            log.critical(
+                "the database file %s was deleted or replaced while the service ran: "
+                "refusing every call from now on",
+                self.path,
+            )
+            for callback in self.on_lost:
+                callback()
+        raise DatabaseUnavailableError(
+            "the service's database file was deleted or replaced; the service is stopping"
+        )
+
+
 class Database:
     """One engine and its session factories; create it inside the running event loop."""
 
@@ -85,17 +136,29 @@ class Database:
         self.url = settings.database_url
         self.file = sqlite_file(self.url)
         self.is_sqlite = self.file is not None
-        options: dict[str, Any] = {"echo": settings.echo_sql, "pool_pre_ping": False}
-        if self.is_sqlite:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
+        # hide_parameters: an error's text never carries a statement's values (key ids, input).
+        options: dict[str, Any] = {
+            "echo": settings.echo_sql,
+            "pool_pre_ping": False,
+            "hide_parameters": True,
+        }
+        self.identity: FileIdentity | None = None
+        if self.file is not None:
+            if not self.file.parent.is_dir():
+                raise ValidationError(
+                    f"the directory of the database file {self.file} does not exist"
+                )
+            self.identity = FileIdentity(self.file)
             options["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
         options["pool_size"] = settings.pool_size
         options["max_overflow"] = settings.pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine.sync_engine, settings.sqlite_busy_timeout_ms)
+            _stop_statements_at_deadline(self.engine.sync_engine)
             writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         else:
+            _time_out_statements_at_deadline(self.engine.sync_engine)
             writer = self.engine
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
@@ -104,7 +167,9 @@ class Database:
         self.has_fts = False  # set by prepare_schema: full-text search, not LIKE
         self._threads: _SQLiteThreads | None = None
         if self.is_sqlite:
-            self._threads = _SQLiteThreads(make_url(self.url).set(drivername="sqlite"), settings)
+            self._threads = _SQLiteThreads(
+                make_url(self.url).set(drivername="sqlite"), settings, self.identity
+            )
 
     async def prepare_schema(self) -> None:
         """Refuse a database not at the schema head; migrate a new SQLite file first.
@@ -122,6 +187,8 @@ class Database:
         if not state.is_current:
             raise schema.refusal(state, schema.describe(self.url))
         self.has_fts = not self.is_sqlite or has_fts5
+        if self.identity is not None:
+            self.identity.remember()
 
     async def migrate(self, target: str = "head") -> tuple[str | None, str | None]:
         """Bring the database to `target` (`mcp-service db upgrade`): (revision before, after)."""
@@ -164,9 +231,15 @@ class Database:
 
         Not retried: prefer `transaction`, which reruns a transaction PostgreSQL aborted.
         """
-        lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
-        async with lock, self._write() as session, session.begin():
-            yield session
+        if self.identity is None:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock:
+            self.identity.check()
+            async with self._write() as session, session.begin():
+                yield session
+            self.identity.check()  # committed to the file others see, or not acknowledged
 
     async def transaction(
         self,
@@ -186,6 +259,18 @@ class Database:
                 return await fn(session, *args, **kwargs)
 
         return await retrying(attempt)
+
+    async def lift_deadline(self, session: AsyncSession) -> None:
+        """The rest of `session`'s transaction runs without the deadline it began under."""
+        if not session.in_transaction():
+            return
+        conn = await session.connection()
+        if self.is_sqlite:
+            cell = conn.info.get(_DEADLINE_CELL)
+            if cell is not None:
+                cell.deadline = None
+        else:
+            await conn.exec_driver_sql("SELECT set_config('statement_timeout', '0', true)")
 
     async def read_now(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -249,10 +334,12 @@ class _SQLiteThreads:
     synchronous code between two awaits, so no two tasks ever share it.
     """
 
-    def __init__(self, url: Any, settings: Settings) -> None:
+    def __init__(self, url: Any, settings: Settings, identity: FileIdentity | None) -> None:
+        self._identity = identity
         self._engine: Engine = create_engine(
             url,
             echo=settings.echo_sql,
+            hide_parameters=True,
             poolclass=NullPool,  # every connection is held by its thread until close()
             # Closed by close() from another thread, once the owner thread has exited.
             connect_args={
@@ -268,6 +355,18 @@ class _SQLiteThreads:
         self._opened_lock = threading.Lock()
         self._loop_thread = threading.get_ident()
         self._inline: Connection | None = None
+
+    async def lift_deadline(self, session: AsyncSession) -> None:
+        """The rest of `session`'s transaction runs without the deadline it began under."""
+        if not session.in_transaction():
+            return
+        conn = await session.connection()
+        if self.is_sqlite:
+            cell = conn.info.get(_DEADLINE_CELL)
+            if cell is not None:
+                cell.deadline = None
+        else:
+            await conn.exec_driver_sql("SELECT set_config('statement_timeout', '0', true)")
 
     async def read_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if threading.get_ident() != self._loop_thread:
@@ -325,8 +424,13 @@ class _SQLiteThreads:
 
     def _write_job(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         conn = self._connection("IMMEDIATE")
+        if self._identity is not None:
+            self._identity.check()
         with conn.begin():
-            return fn(conn, *args, **kwargs)
+            result = fn(conn, *args, **kwargs)
+        if self._identity is not None:
+            self._identity.check()  # committed to the file others see, or not acknowledged
+        return result
 
     async def close(self) -> None:
         """Let queued jobs finish, stop the threads, then close their connections."""
@@ -383,6 +487,9 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        cell = conn.info.get(_DEADLINE_CELL)
+        if cell is not None:  # the service engine's connections: this transaction's deadline
+            cell.deadline = CURRENT.get()
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         if mode == _NO_BEGIN:
             return
@@ -390,3 +497,33 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
         else:
             conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _stop_statements_at_deadline(engine: Engine) -> None:
+    """SQLite: a progress handler on each connection aborts a statement past its deadline.
+
+    The handler runs in the driver's thread every PROGRESS_STEPS virtual-machine
+    steps and reads the connection's `DeadlineCell`, which the "begin" listener
+    sets from `deadlines.CURRENT` (deadlines.py).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        cell = DeadlineCell()
+        record.info[_DEADLINE_CELL] = cell
+        # aiosqlite runs the call in its own thread, the one that owns the connection.
+        await_(
+            dbapi_connection.driver_connection.set_progress_handler(cell.expired, PROGRESS_STEPS)
+        )
+
+
+def _time_out_statements_at_deadline(engine: Engine) -> None:
+    """PostgreSQL: a transaction begun under a deadline gets `statement_timeout` for its rest."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        deadline = CURRENT.get()
+        if deadline is not None:
+            # 0 would mean "no timeout": a deadline already passed gets 1 ms.
+            ms = max(1, int(deadline.remaining() * 1000))
+            conn.exec_driver_sql(f"SELECT set_config('statement_timeout', '{ms}', true)")

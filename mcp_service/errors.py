@@ -56,3 +56,22 @@ class ToolTimeoutError(MCPServiceError):
 
 class ServiceNotInitializedError(MCPServiceError):
     code = "not_initialized"
+
+
+class RateLimitedError(MCPServiceError):
+    """Over one of the caller's limits (calls per second, calls in flight, open sessions)."""
+
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: float, execution_id: str | None = None
+    ) -> None:
+        super().__init__(message, execution_id=execution_id)
+        # Seconds until the limit would admit the same request again (HTTP Retry-After).
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailableError(MCPServiceError):
+    """The database failed or cannot be reached; the message says so without its internals."""
+
+    code = "database_unavailable"

@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -67,6 +68,7 @@ class ExecutionStatus(StrEnum):
     ERROR = "error"
     DENIED = "denied"
     TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"  # refused: over the caller's limits (limits.py)
 
 
 def _in(column: str, values: type[StrEnum]) -> str:
@@ -117,12 +119,19 @@ class Session(Base):
     request_count: Mapped[int] = mapped_column(Integer, default=0)
     session_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     closed_at: Mapped[datetime | None]
+    # The idle timeout of the process that opened the session (seconds), and when it runs
+    # out: UNIX time of the last activity plus that timeout. Numbers, so every engine can
+    # move the deadline in the same UPDATE that counts a request; each row carries its own,
+    # so servers with different timeouts never expire each other's sessions.
+    idle_timeout: Mapped[float] = mapped_column(Float)
+    idle_deadline: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (
         CheckConstraint(_in("status", SessionStatus), name="ck_session_status"),
         CheckConstraint("request_count >= 0", name="ck_request_count"),
         Index("ix_sessions_client", "client_id"),
         Index("ix_sessions_status_activity", "status", "last_activity_at"),
+        Index("ix_sessions_status_deadline", "status", "idle_deadline"),
         Index("ix_sessions_created", "created_at", "id"),
     )
 
@@ -137,7 +146,7 @@ class ToolExecution(Base):
     tool_name: Mapped[str] = mapped_column(String(100))
     arguments: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float]
     started_at: Mapped[datetime]

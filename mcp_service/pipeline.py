@@ -1,11 +1,16 @@
-"""The tool execution pipeline: every call is checked, run with a timeout and recorded once.
+"""The tool execution pipeline: every call is checked, run with a deadline and recorded once.
 
-Order: caller and session are loaded; the session must be open and the caller's;
-the tool must exist; the caller must hold its permission; the arguments must
-match its schema. Only then does the tool run. Whatever happens, exactly one
-tool_executions row records the call (success, error, denied or timeout), and
-the session's request count and the client's last-active time move with it in
-the same transaction.
+Order: caller and session are loaded; the caller must be within its limits
+(limits.py); the session must be open and the caller's; the tool must exist; the
+caller must hold its permission; the arguments must be plain, bounded JSON that
+matches its schema (tools/arguments.py). Only then does the tool run. Whatever
+happens, exactly one tool_executions row records the call (success, error,
+denied, timeout or rate_limited), and the session's request count and the
+client's last-active time move with it in the same transaction.
+
+One deadline covers the checks and the tool: large arguments are checked in a
+worker thread inside it, and the database honours it (deadlines.py), so a call
+that runs out of time stops its statements instead of leaving them running.
 
 Cost: this is the path every tools/call takes, and through aiosqlite and the
 ORM it cost ~27 thread hops. Now a call reads once and writes once (db.py,
@@ -22,35 +27,44 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 
 from mcp_service.db import Database
+from mcp_service.deadlines import CURRENT, Deadline
 from mcp_service.errors import (
     MCPServiceError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     SessionClosedError,
     ToolExecutionError,
     ToolTimeoutError,
     ValidationError,
 )
+from mcp_service.failures import describe_failure
+from mcp_service.limits import CallLimiter
 from mcp_service.models import Client, ExecutionStatus, Session, SessionStatus, new_id, utcnow
 from mcp_service.permissions import require_permission
 from mcp_service.recorder import Entry, ExecutionRecorder, write_entries
 from mcp_service.records import ExecutionRecord
 from mcp_service.statements import Prepared
+from mcp_service.tools.arguments import unchecked_record
 from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
 from mcp_service.validation import is_lookup_text, storable
 
-MAX_RECORDED_ARGUMENT_BYTES = 65_536
+if TYPE_CHECKING:
+    from mcp_service.service import MCPService
+
 _OPEN = SessionStatus.OPEN.value
+# How long after its deadline a tool whose statement was stopped has to unwind.
+UNWIND_GRACE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,7 @@ class Caller:
     """What admission needs of the caller's client row and of the named session's row."""
 
     client_id: str
+    tier: str
     permissions: tuple[str, ...]
     revoked: bool
     session_id: str | None  # None: no session row has the id the call named
@@ -70,6 +85,7 @@ _SESSIONS = Session.__table__
 _LOAD_CALLER = Prepared(
     select(
         _CLIENTS.c.id,
+        _CLIENTS.c.tier,
         _CLIENTS.c.permissions,
         _CLIENTS.c.revoked_at.is_not(None).label("revoked"),
         _SESSIONS.c.id.label("session_id"),
@@ -90,8 +106,8 @@ def load_caller(conn: Connection, client_id: str, session_id: str | None) -> Cal
     row = _LOAD_CALLER.first(conn, {"client_id": client_id, "session_id": session_id})
     if row is None:
         return None
-    cid, permissions, revoked, sid, session_client_id, status = row
-    return Caller(cid, tuple(permissions), bool(revoked), sid, session_client_id, status)
+    cid, tier, permissions, revoked, sid, session_client_id, status = row
+    return Caller(cid, tier, tuple(permissions), bool(revoked), sid, session_client_id, status)
 
 
 def _write_in_session(session: OrmSession, entries: list[Entry]) -> None:
@@ -99,37 +115,12 @@ def _write_in_session(session: OrmSession, entries: list[Entry]) -> None:
     write_entries(session.connection(), entries)
 
 
-def _encode(arguments: object) -> tuple[str | None, str | None]:
-    """The arguments as JSON text, or the reason they are not plain JSON (NaN, infinity, types)."""
-    try:
-        return json.dumps(arguments, allow_nan=False), None
-    except (TypeError, ValueError) as exc:
-        return None, str(exc)
-    except RecursionError:
-        return None, "nested too deeply"
-
-
 def _json_safe(value: object) -> None:
-    problem = _encode(value)[1]
-    if problem is not None:
-        raise ValidationError(f"arguments must be plain JSON: {problem}")
-
-
-def _recordable(arguments: object, encoded: str | None) -> dict[str, Any] | None:
-    """What the execution row keeps of the arguments: bounded, and always valid JSON."""
-    if encoded is None:
-        return {"_unrecordable": type(arguments).__name__}
-    if len(encoded) > MAX_RECORDED_ARGUMENT_BYTES:
-        return {"_truncated": True, "bytes": len(encoded)}
-    # A copy taken now: the row shows what was called even if the tool changes its arguments.
-    return json.loads(encoded) if isinstance(arguments, dict) else {"_value": arguments}
-
-
-def _describe(exc: Exception) -> str:
-    """What failed, for the caller and the row: a database error without its SQL and values."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return f"{type(exc).__name__}: {exc.orig}".splitlines()[0]
-    return f"{type(exc).__name__}: {exc}"
+    """A tool's result must be plain JSON (the protocol and the row both need it)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"the tool's result is not plain JSON: {exc}") from None
 
 
 def _record_of(row: dict[str, Any]) -> ExecutionRecord:
@@ -154,22 +145,21 @@ class _Call:
         "_t0",
         "arguments",
         "client_id",
-        "json_error",
         "session_id",
         "session_open",
         "started_at",
         "tool_name",
     )
 
-    def __init__(self, caller: Caller, tool_name: object, arguments: object) -> None:
+    def __init__(self, caller: Caller, tool_name: object) -> None:
         self.client_id = caller.client_id
         owned = caller.session_id is not None and caller.session_client_id == caller.client_id
         self.session_id = caller.session_id if owned else None
         self.session_open = owned and caller.session_status == _OPEN
         # Stored even when no tool has the name: as text any engine accepts (validation.py).
         self.tool_name = storable(str(tool_name)[:100])
-        encoded, self.json_error = _encode(arguments)
-        self.arguments = _recordable(arguments, encoded)
+        # What the row keeps of the arguments: set once they have been looked at.
+        self.arguments: dict[str, Any] | None = None
         self.started_at: datetime = utcnow()
         self._t0 = time.perf_counter()
 
@@ -191,13 +181,20 @@ class _Call:
         }
 
 
+# Refusals before the tool runs, and the status each is recorded with.
+_DENIED = (PermissionDeniedError, SessionClosedError)
+
+
 class ToolPipeline:
-    def __init__(self, db: Database, registry: ToolRegistry, timeout: float, services: Any) -> None:
+    def __init__(
+        self, db: Database, registry: ToolRegistry, timeout: float, services: MCPService
+    ) -> None:
         self._db = db
         self.recorder = ExecutionRecorder(db)
         self._registry = registry
         self.timeout = timeout
         self._services = services
+        self.limiter = CallLimiter(services.settings.limits)
 
     async def execute(
         self,
@@ -218,26 +215,52 @@ class ToolPipeline:
         if caller is None:
             # No caller to attribute a row to: nothing is recorded.
             raise NotFoundError(f"client {client_id!r} not found")
-        call = _Call(caller, tool_name, arguments)
+        call = _Call(caller, tool_name)
+        deadline = Deadline.after(self.timeout if timeout is None else timeout)
         try:
-            tool = self._admit(call, caller, session_id, tool_name, arguments)
-        except MCPServiceError as exc:
-            denied = isinstance(exc, PermissionDeniedError | SessionClosedError) or (
-                isinstance(exc, NotFoundError) and call.session_id is None
+            self.limiter.admit(caller.client_id, caller.tier)
+        except RateLimitedError as exc:
+            await self._refuse(call, arguments, ExecutionStatus.RATE_LIMITED, exc)
+        try:
+            return await self._admitted(
+                call, caller, session_id, tool_name, arguments, deadline, reporter
             )
-            status = ExecutionStatus.DENIED if denied else ExecutionStatus.ERROR
-            await self._fail(call, status, exc)
-        limit = self.timeout if timeout is None else timeout
-        return await self._run(call, tool, arguments, limit, reporter)
+        finally:
+            self.limiter.release(caller.client_id)
 
-    def _admit(
+    async def _admitted(
         self,
         call: _Call,
         caller: Caller,
         session_id: object,
         tool_name: object,
         arguments: object,
-    ) -> Tool:
+        deadline: Deadline,
+        reporter: ToolReporter,
+    ) -> ExecutionRecord:
+        try:
+            tool = self._admit(call, caller, session_id, tool_name)
+        except MCPServiceError as exc:
+            denied = isinstance(exc, _DENIED) or (
+                isinstance(exc, NotFoundError) and call.session_id is None
+            )
+            status = ExecutionStatus.DENIED if denied else ExecutionStatus.ERROR
+            await self._refuse(call, arguments, status, exc)
+        try:
+            checked = await self._check_arguments(tool, arguments, deadline)
+        except TimeoutError:
+            await self._refuse(call, arguments, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
+        except ValidationError as exc:
+            await self._refuse(call, arguments, ExecutionStatus.ERROR, exc)
+        except asyncio.CancelledError:
+            call.arguments = unchecked_record(arguments)
+            await _until_done(self._record(call, ExecutionStatus.ERROR, error="cancelled"))
+            raise
+        call.arguments = checked
+        assert isinstance(arguments, dict)
+        return await self._run(call, tool, arguments, deadline, reporter)
+
+    def _admit(self, call: _Call, caller: Caller, session_id: object, tool_name: object) -> Tool:
         if caller.session_id is None:
             raise NotFoundError(f"session {session_id!r} not found")
         if call.session_id is None:
@@ -250,40 +273,48 @@ class ToolPipeline:
             raise SessionClosedError(f"session {caller.session_id} is {caller.session_status}")
         tool = self._registry.get(tool_name)
         require_permission(caller.permissions, tool.permission, who=caller.client_id)
-        if call.json_error is not None:
-            raise ValidationError(f"arguments must be plain JSON: {call.json_error}")
-        tool.validate(arguments)
         return tool
+
+    async def _check_arguments(
+        self, tool: Tool, arguments: object, deadline: Deadline
+    ) -> dict[str, Any]:
+        """The bounds walk and the schema: inline when small, else in a thread, by the deadline."""
+        if not tool.checker.in_thread(arguments):
+            return tool.checker.check(arguments).record
+        async with asyncio.timeout_at(deadline.at):
+            inspection = await asyncio.to_thread(tool.checker.check, arguments, deadline.at)
+        return inspection.record
 
     async def _run(
         self,
         call: _Call,
         tool: Tool,
         arguments: dict[str, Any],
-        timeout: float,
+        deadline: Deadline,
         reporter: ToolReporter,
     ) -> ExecutionRecord:
         try:
             if tool.writes:
                 row = await self._db.transaction(
-                    self._invoke_writing, call, tool, arguments, timeout, reporter
+                    self._invoke_writing, call, tool, arguments, deadline, reporter
                 )
                 return _record_of(row)
             async with self._db.read() as db:
-                result = await self._invoke(call, tool, arguments, db, timeout, reporter)
+                result = await self._invoke(call, tool, arguments, db, deadline, reporter)
         except TimeoutError:
-            await self._fail(
-                call,
-                ExecutionStatus.TIMEOUT,
-                ToolTimeoutError(f"tool {tool.name} timed out after {timeout:g} s"),
-            )
+            await self._fail(call, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
         except asyncio.CancelledError:
-            await asyncio.shield(self._record(call, ExecutionStatus.ERROR, error="cancelled"))
+            deadline.expire()  # stop its statements too
+            await _until_done(self._record(call, ExecutionStatus.ERROR, error="cancelled"))
             raise
         except MCPServiceError as exc:
+            if deadline.passed:  # the database stopped the tool at its deadline
+                await self._fail(call, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
             await self._fail(call, ExecutionStatus.ERROR, exc)
         except Exception as exc:
-            message = f"tool {tool.name} failed: {_describe(exc)}"
+            if deadline.passed:
+                await self._fail(call, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
+            message = f"tool {tool.name} failed: {describe_failure(exc)}"
             await self._fail(call, ExecutionStatus.ERROR, ToolExecutionError(message), cause=exc)
         return await self._record(call, ExecutionStatus.SUCCESS, result=result)
 
@@ -293,11 +324,13 @@ class ToolPipeline:
         call: _Call,
         tool: Tool,
         arguments: dict[str, Any],
-        timeout: float,
+        deadline: Deadline,
         reporter: ToolReporter,
     ) -> dict[str, Any]:
         """A writing tool and its execution row, in one transaction: both commit or neither."""
-        result = await self._invoke(call, tool, arguments, db, timeout, reporter)
+        result = await self._invoke(call, tool, arguments, db, deadline, reporter)
+        # The tool is done: its row must not be stopped by the deadline the tool ran under.
+        await self._db.lift_deadline(db)
         row = call.row(ExecutionStatus.SUCCESS, result)
         await db.run_sync(_write_in_session, [Entry(row, call.session_open)])
         return row
@@ -307,8 +340,8 @@ class ToolPipeline:
         call: _Call,
         tool: Tool,
         arguments: dict[str, Any],
-        db: Any,
-        timeout: float,
+        db: AsyncSession,
+        deadline: Deadline,
         reporter: ToolReporter,
     ) -> dict[str, Any]:
         assert call.session_id is not None
@@ -318,12 +351,28 @@ class ToolPipeline:
             db=db,
             services=self._services,
             reporter=reporter,
+            deadline=deadline,
         )
-        # asyncio.timeout runs the tool in this task: no extra task per call, as wait_for makes.
-        async with asyncio.timeout(timeout):
-            result = await tool.handler(ctx, arguments)
+        if tool.uses_database:
+            # Transactions the tool begins take its deadline (deadlines.py).
+            token = CURRENT.set(deadline)
+            try:
+                result = await _run_to_deadline(tool.handler(ctx, arguments), deadline)
+            finally:
+                CURRENT.reset(token)
+        else:
+            # Nothing to stop but the await: the tool runs in this task (no task per call).
+            async with asyncio.timeout_at(deadline.at):
+                result = await tool.handler(ctx, arguments)
         _json_safe(result)
         return result
+
+    async def _refuse(
+        self, call: _Call, arguments: object, status: ExecutionStatus, error: MCPServiceError
+    ) -> NoReturn:
+        """A call refused before its arguments passed: the row keeps what is cheap to keep."""
+        call.arguments = unchecked_record(arguments)
+        await self._fail(call, status, error)
 
     async def _fail(
         self,
@@ -331,7 +380,7 @@ class ToolPipeline:
         status: ExecutionStatus,
         error: MCPServiceError,
         cause: BaseException | None = None,
-    ) -> None:
+    ) -> NoReturn:
         record = await self._record(call, status, error=error.message)
         error.execution_id = record.execution_id
         if cause is None:
@@ -344,3 +393,53 @@ class ToolPipeline:
         row = call.row(status, result, None if error is None else storable(error))
         await self.recorder.record(Entry(row, call.session_open))
         return _record_of(row)
+
+
+async def _run_to_deadline(
+    work: Coroutine[Any, Any, dict[str, Any]], deadline: Deadline
+) -> dict[str, Any]:
+    """Run a database tool so that its deadline, or a cancellation, stops it cleanly.
+
+    At the deadline the database stops the tool's statement (deadlines.py), which
+    fails like any other error: its transaction rolls back normally and `_run`
+    records a timeout. The tool is never cancelled in the middle of a database
+    await if that can be helped: SQLAlchemy then drops the connection
+    mid-transaction, and on SQLite the dropped connection held the write lock for
+    30 s here. So the tool runs in its own task; a cancellation of this call
+    expires the deadline first and gives the tool UNWIND_GRACE to stop, and only
+    a tool still running after that (a long non-database await) is cancelled.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        async with asyncio.timeout_at(deadline.at + UNWIND_GRACE):
+            return await asyncio.shield(task)
+    except (TimeoutError, asyncio.CancelledError):
+        deadline.expire()
+        done, _ = await asyncio.wait([task], timeout=UNWIND_GRACE)
+        if not done:
+            task.cancel()
+            await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # looked at: the call ends as a timeout or a cancellation anyway
+        raise
+
+
+def _timed_out(tool: Tool, deadline: Deadline) -> ToolTimeoutError:
+    return ToolTimeoutError(f"tool {tool.name} timed out after {deadline.seconds:g} s")
+
+
+async def _until_done(recording: Any) -> None:
+    """Await a recording to the end even if this task is cancelled again meanwhile.
+
+    A call cancelled by shutdown must still commit its row (and its session's
+    count) before the shutdown closes the session; a second cancellation must not
+    leave the recording half-awaited.
+    """
+    task = asyncio.ensure_future(recording)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+    task.result()

@@ -45,6 +45,7 @@ _SESSION_BUMP = Prepared(
     .values(
         request_count=Session.__table__.c.request_count + bindparam("n"),
         last_activity_at=bindparam("at"),
+        idle_deadline=Session.__table__.c.idle_timeout + bindparam("at_epoch"),
     )
 )
 _CLIENT_TOUCH = Prepared(
@@ -81,7 +82,12 @@ def write_entries(conn: Connection, entries: Sequence[Entry]) -> None:
     _CLIENT_TOUCH.execute_many(conn, [{"cid": c, "at": client_at[c]} for c in sorted(client_at)])
     if counts:
         _SESSION_BUMP.execute_many(
-            conn, [{"sid": s, "n": counts[s], "at": session_at[s]} for s in sorted(counts)]
+            conn,
+            [
+                {"sid": s, "n": counts[s], "at": at, "at_epoch": at.timestamp()}
+                for s in sorted(counts)
+                for at in (session_at[s],)
+            ],
         )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mcp_service.clients import ClientRegistry
 from mcp_service.config import Settings
@@ -27,6 +28,7 @@ SERVER_NAME = "mcp-service"
 PROTOCOL_VERSION = "2025-06-18"
 
 log = logging.getLogger(__name__)
+_C = TypeVar("_C")
 
 
 class MCPService:
@@ -45,6 +47,7 @@ class MCPService:
         self._pipeline: ToolPipeline | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._on_database_lost: list[Callable[[], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -66,16 +69,26 @@ class MCPService:
             except BaseException:
                 await db.dispose()
                 raise
+            if db.identity is not None:
+                db.identity.on_lost.extend(self._on_database_lost)
             self._db = db
             self._clients = ClientRegistry(db, self.hasher)
             self._sessions = SessionStore(db, self.settings.session_idle_timeout)
             self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
             self._expiry_task = asyncio.create_task(self._expire_periodically(), name="mcp-expiry")
 
+    def on_database_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once if the SQLite file is deleted or replaced (db.FileIdentity)."""
+        self._on_database_lost.append(callback)
+        if self._db is not None and self._db.identity is not None:
+            self._db.identity.on_lost.append(callback)
+
     async def shutdown(self) -> None:
         """Close the sessions it opened, stop background work, dispose the engine.
 
-        Safe to call twice; initialize() afterwards works again.
+        Recordings still in flight commit first, so every row counted against a
+        session is counted before the session closes. Safe to call twice;
+        initialize() afterwards works again.
         """
         async with self._lock:
             if self._db is None:
@@ -87,7 +100,8 @@ class MCPService:
             try:
                 assert self._sessions is not None and self._pipeline is not None
                 await self._pipeline.recorder.wait_idle()
-                await self._sessions.close_opened()
+                if self._db.identity is None or not self._db.identity.lost:
+                    await self._sessions.close_opened()
             finally:
                 await self._db.dispose()
                 self._db = self._clients = self._sessions = self._pipeline = None
@@ -117,8 +131,12 @@ class MCPService:
     def sessions(self) -> SessionStore:
         return self._require(self._sessions)
 
+    @property
+    def pipeline(self) -> ToolPipeline:
+        return self._require(self._pipeline)
+
     @staticmethod
-    def _require(component: Any) -> Any:
+    def _require(component: _C | None) -> _C:
         if component is None:
             raise ServiceNotInitializedError("the service is not initialized: call initialize()")
         return component
@@ -194,8 +212,7 @@ class MCPService:
         reporter: ToolReporter = SILENT,
     ) -> ExecutionRecord:
         """Run one tool call through the pipeline; `reporter` receives its progress and logs."""
-        pipeline: ToolPipeline = self._require(self._pipeline)
-        return await pipeline.execute(
+        return await self.pipeline.execute(
             session_id,
             tool_name,
             arguments,

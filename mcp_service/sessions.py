@@ -27,7 +27,7 @@ class SessionStore:
     async def create(self, client_id: str, metadata: object = None) -> SessionInfo:
         clean_meta = clean_metadata(metadata)
         require_row_id(client_id, "client")
-        row = await self._db.transaction(_insert, client_id, clean_meta)
+        row = await self._db.transaction(_insert, client_id, clean_meta, self.idle_timeout)
         self._opened.add(row.id)
         return SessionInfo.from_row(row)
 
@@ -63,14 +63,21 @@ class SessionStore:
         return await self._db.transaction(_rowcount, statement)
 
     async def expire_idle(self, idle_timeout: float | None = None) -> list[str]:
-        """Mark sessions idle past the timeout expired; returns exactly the ids expired."""
-        given = self.idle_timeout if idle_timeout is None else idle_timeout
-        timeout = clean_duration(given, "idle timeout")
+        """Mark sessions idle past their timeout expired; returns exactly the ids expired.
+
+        Each row's own deadline decides (set from the timeout of the process that
+        opened it), so servers with different timeouts agree. An explicit
+        `idle_timeout` applies that timeout to every open session instead.
+        """
         now = utcnow()
-        cutoff = now - timedelta(seconds=timeout)
+        if idle_timeout is None:
+            over = Session.idle_deadline < now.timestamp()
+        else:
+            timeout = clean_duration(idle_timeout, "idle timeout")
+            over = Session.last_activity_at < now - timedelta(seconds=timeout)
         statement = (
             update(Session)
-            .where(Session.status == OPEN, Session.last_activity_at < cutoff)
+            .where(Session.status == OPEN, over)
             .values(status=SessionStatus.EXPIRED.value, closed_at=now)
             .returning(Session.id)
         )
@@ -86,7 +93,9 @@ class SessionStore:
 # -- transactions (db.transaction may run each again: no effect outside `db`) --
 
 
-async def _insert(db: AsyncSession, client_id: str, metadata: dict[str, Any]) -> Session:
+async def _insert(
+    db: AsyncSession, client_id: str, metadata: dict[str, Any], idle_timeout: float
+) -> Session:
     # FOR SHARE (PostgreSQL): a revocation updating this row meanwhile is waited for, so a
     # session is never opened for a client whose revocation committed first.
     client = await db.scalar(
@@ -104,6 +113,8 @@ async def _insert(db: AsyncSession, client_id: str, metadata: dict[str, Any]) ->
         last_activity_at=now,
         request_count=0,
         session_metadata=metadata,
+        idle_timeout=idle_timeout,
+        idle_deadline=now.timestamp() + idle_timeout,
     )
     db.add(row)
     await db.flush()
@@ -111,10 +122,15 @@ async def _insert(db: AsyncSession, client_id: str, metadata: dict[str, Any]) ->
 
 
 async def _count_request(db: AsyncSession, session_id: str) -> SessionInfo:
+    now = utcnow()
     result = await db.execute(
         update(Session)
         .where(Session.id == session_id, Session.status == OPEN)
-        .values(request_count=Session.request_count + 1, last_activity_at=utcnow())
+        .values(
+            request_count=Session.request_count + 1,
+            last_activity_at=now,
+            idle_deadline=Session.idle_timeout + now.timestamp(),
+        )
         .returning(Session)
     )
     row = result.scalar_one_or_none()

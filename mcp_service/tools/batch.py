@@ -12,7 +12,7 @@ from typing import Any
 
 from mcp_service.errors import ValidationError
 from mcp_service.permissions import Permission
-from mcp_service.tools.basic import ANALYZE_WORKLOAD, summarize
+from mcp_service.tools.basic import ANALYZE_WORKLOAD, columns, summarize
 from mcp_service.tools.registry import Tool, ToolContext
 
 MAX_BATCHES = 1_000
@@ -28,8 +28,7 @@ async def analyze_workload_batches(ctx: ToolContext, args: dict[str, Any]) -> di
             f"{len(samples)} samples in batches of {size} make {total} batches; "
             f"the limit is {MAX_BATCHES}: use a larger batch_size"
         )
-    latencies = [float(s["latency_ms"]) for s in samples]
-    costs = [float(s.get("cost", 0)) for s in samples]
+    latencies, costs = await asyncio.to_thread(columns, samples)
     await ctx.reporter.log("info", f"analyzing {len(samples)} samples in {total} batches")
     batches: list[dict[str, Any]] = []
     for index, start in enumerate(range(0, len(samples), size), start=1):
@@ -69,4 +68,5 @@ ANALYZE_WORKLOAD_BATCHES = Tool(
     },
     permission=Permission.EXECUTE,
     handler=analyze_workload_batches,
+    uses_database=False,
 )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jsonschema import Draft202012Validator
-from jsonschema import ValidationError as SchemaError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mcp_service.errors import NotFoundError, ValidationError
+from mcp_service.deadlines import Deadline
+from mcp_service.errors import NotFoundError
 from mcp_service.permissions import Permission, parse_permission
+from mcp_service.tools.arguments import ArgumentChecker, Inspection
+
+if TYPE_CHECKING:
+    from mcp_service.service import MCPService
 
 
 class ToolReporter(Protocol):
@@ -53,8 +56,11 @@ class ToolContext:
     client_id: str
     session_id: str
     db: AsyncSession
-    services: Any  # the MCPService, for tools that manage clients
+    services: MCPService  # for tools that use the service itself (clients, the database)
     reporter: ToolReporter = SILENT
+    # The call's deadline: the database already honours it; a tool with a long loop of its
+    # own checks `deadline.passed` between steps.
+    deadline: Deadline | None = None
 
 
 ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -68,22 +74,19 @@ class Tool:
     permission: Permission
     handler: ToolHandler
     writes: bool = False
-    validator: Draft202012Validator = field(init=False, repr=False, compare=False)
+    # A tool that never touches `ctx.db` says so: it runs in the calling task, which costs
+    # less (database tools run in a task of their own, see pipeline._run_to_deadline).
+    uses_database: bool = True
+    checker: ArgumentChecker = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        Draft202012Validator.check_schema(self.input_schema)
+        # A schema that does not bound its input is refused here, at registration.
+        object.__setattr__(self, "checker", ArgumentChecker(self.name, self.input_schema))
         object.__setattr__(self, "permission", parse_permission(self.permission))
-        object.__setattr__(self, "validator", Draft202012Validator(self.input_schema))
 
-    def validate(self, arguments: object) -> dict[str, Any]:
-        if not isinstance(arguments, dict):
-            raise ValidationError(
-                f"arguments for {self.name} must be an object, got {type(arguments).__name__}"
-            )
-        errors = sorted(self.validator.iter_errors(arguments), key=lambda e: list(e.path))
-        if errors:
-            raise ValidationError(f"invalid arguments for {self.name}: {_describe(errors[0])}")
-        return arguments
+    def validate(self, arguments: object, deadline: float | None = None) -> Inspection:
+        """Check `arguments` against the tool's bounds and schema (ValidationError if not)."""
+        return self.checker.check(arguments, deadline)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -92,19 +95,6 @@ class Tool:
             "input_schema": self.input_schema,
             "permission": self.permission.value,
         }
-
-
-def _describe(error: SchemaError) -> str:
-    """jsonschema's message, with a long offending value replaced by a short description."""
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    message = error.message
-    shown = repr(error.instance)
-    if len(shown) > 60:
-        size = f" of {len(error.instance)}" if hasattr(error.instance, "__len__") else ""
-        message = message.replace(shown, f"<{type(error.instance).__name__}{size}>")
-    if len(message) > 300:
-        message = message[:300] + "…"
-    return f"{where}: {message}"
 
 
 class ToolRegistry:
@@ -117,6 +107,9 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+
+    def find(self, name: object) -> Tool | None:
+        return self._tools.get(name) if isinstance(name, str) else None
 
     def get(self, name: object) -> Tool:
         tool = self._tools.get(name) if isinstance(name, str) else None

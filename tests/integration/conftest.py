@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.db import sqlite_file
+from mcp_service.limits import Limits
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -36,6 +37,20 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @pytest.fixture
 async def service(database_url: str) -> AsyncIterator[MCPService]:
     svc = MCPService(make_settings(database_url))
+    await svc.initialize()
+    yield svc
+    await svc.shutdown()
+
+
+@pytest.fixture
+async def load_service(database_url: str) -> AsyncIterator[MCPService]:
+    """The service without per-client limits, for tests that load one client on purpose.
+
+    They prove the pipeline's concurrency (a thousand calls in flight, one group
+    commit shared by twenty callers); the limits have tests of their own
+    (tests/adversarial), with the production defaults the `service` fixture keeps.
+    """
+    svc = MCPService(make_settings(database_url, limits=Limits.off()))
     await svc.initialize()
     yield svc
     await svc.shutdown()

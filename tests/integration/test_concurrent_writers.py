@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mcp_service import MCPService
 from mcp_service.errors import ValidationError
+from mcp_service.limits import Limits
 from mcp_service.models import Client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
 
@@ -25,8 +26,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.critical_path("resilience")]
 
 @pytest.fixture
 async def other_service(database_url: str) -> AsyncIterator[MCPService]:
-    """A second service on the same database, with its own engine: another process's view."""
-    svc = MCPService(make_settings(database_url))
+    """A second service on the same database, with its own engine: another process's view.
+
+    Without per-client limits, like `load_service`: its test loads one client from both.
+    """
+    svc = MCPService(make_settings(database_url, limits=Limits.off()))
     await svc.initialize()
     yield svc
     await svc.shutdown()
@@ -149,12 +153,13 @@ async def test_an_error_that_is_not_a_conflict_is_not_retried(
 
 
 async def test_request_counts_are_exact_when_two_services_count_one_session(
-    service: MCPService,
+    load_service: MCPService,
     other_service: MCPService,
     raw_db: AsyncEngine,
     tag: str,
     step: Callable[[str], None],
 ) -> None:
+    service = load_service
     client = (await service.register_client(f"{tag} counted", "basic")).client
     session = await service.create_session(client.client_id)
     calls = [

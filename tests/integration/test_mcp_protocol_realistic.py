@@ -195,7 +195,7 @@ async def exercise_every_tool(client: Client, victim_id: str, seen: Seen) -> lis
     bad = await client.call_tool("echo", {"message": 5})
     assert bad.is_error
     assert bad.content[0].text == (
-        "invalid_input: invalid arguments for echo: message: 5 is not of type 'string'"
+        'invalid_input: invalid arguments for echo: message: 5 is not of type "string"'
     )
     assert bad.structured_content["error"] == "invalid_input"
     unknown = await client.call_tool("no_such_tool", {})

@@ -28,6 +28,7 @@ from mcp_service import (
     UnknownTierError,
     ValidationError,
 )
+from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
 from mcp_service.models import Session as SessionRow
 from mcp_service.permissions import Permission
 from mcp_service.tools import Tool, ToolContext
@@ -448,6 +449,7 @@ class TestMCPServiceRealisticIntegration:
                     "type": "object",
                     "properties": {"seconds": {"type": "number", "minimum": 0}},
                     "required": ["seconds"],
+                    "additionalProperties": False,
                 },
                 permission=Permission.READ,
                 handler=slow,
@@ -662,7 +664,7 @@ class TestMCPServiceRealisticIntegration:
             Tool(
                 name=f"fail_{tag}",
                 description="Writes, then fails.",
-                input_schema={"type": "object"},
+                input_schema={"type": "object", "properties": {}, "additionalProperties": False},
                 permission=Permission.WRITE,
                 handler=write_then_fail,
                 writes=True,
@@ -709,8 +711,21 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("resilience")
     async def test_realistic_concurrent_operations_stress(
-        self, service: MCPService, raw_db: Any, tag: str, step: Any
+        self, database_url: str, raw_db: Any, tag: str, step: Any
     ) -> None:
+        # A deployment sized for this load: each client sends 50 calls at once, over the
+        # default basic tier's 16 in flight and burst of 100 (tests/adversarial covers those).
+        busy = TierLimits(calls_per_second=1000, burst=1000, in_flight=64, sessions=64)
+        service = MCPService(
+            make_settings(database_url, limits=Limits({**DEFAULT_LIMITS, "basic": busy}))
+        )
+        await service.initialize()
+        try:
+            await self._stress(service, raw_db, tag, step)
+        finally:
+            await service.shutdown()
+
+    async def _stress(self, service: MCPService, raw_db: Any, tag: str, step: Any) -> None:
         clients = await asyncio.gather(
             *(service.register_client(f"{tag} load {i}", "basic") for i in range(10))
         )

@@ -43,8 +43,9 @@ def placeholders(ids: list[str]) -> tuple[str, dict[str, str]]:
 
 @pytest.mark.critical_path("tools")
 async def test_thousand_concurrent_calls_over_twenty_sessions_exact_counts(
-    service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
 ) -> None:
+    service = load_service
     clients = [(await service.register_client(f"{tag} c{i}", "basic")).client for i in range(4)]
     sessions = [await service.create_session(c.client_id) for c in clients for _ in range(5)]
     step("4 clients opened 20 sessions")
@@ -93,8 +94,9 @@ async def test_thousand_concurrent_calls_over_twenty_sessions_exact_counts(
 
 @pytest.mark.critical_path("resilience")
 async def test_a_failed_group_commit_reaches_every_waiting_caller_and_commits_nothing(
-    service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
 ) -> None:
+    service = load_service
     client = (await service.register_client(f"{tag} batch", "basic")).client
     doomed = await service.create_session(client.client_id)
     healthy = await service.create_session(client.client_id)
@@ -112,7 +114,7 @@ async def test_a_failed_group_commit_reaches_every_waiting_caller_and_commits_no
         Tool(
             name=name,
             description="Waits for the test.",
-            input_schema={"type": "object"},
+            input_schema={"type": "object", "properties": {}, "additionalProperties": False},
             permission=Permission.READ,
             handler=gated,
         )

@@ -105,8 +105,10 @@ async def test_an_empty_database_is_migrated_on_sqlite_and_refused_on_postgres(
 async def test_a_database_that_predates_migrations_is_refused_then_adopted(
     new_database_url: str, step: Callable[[str], None]
 ) -> None:
-    # What the first release left behind: the tables from create_all, no version row.
-    await run_on(new_database_url, Base.metadata.create_all)
+    # What the first release left behind: its tables (revision 0001 is exactly them), no
+    # version row.
+    await upgrade(new_database_url, "0001")
+    await run_on(new_database_url, lambda c: c.execute(text("DROP TABLE alembic_version")))
     await run_on(
         new_database_url,
         lambda c: c.execute(

@@ -14,31 +14,83 @@ from tests.integration.conftest import fetch_all, fetch_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("tools")]
 
+# Each refusal's exact message: the first problem found, where it is, in the schema's terms.
 INVALID_ARGUMENTS: list[tuple[str, Any, str]] = [
-    ("echo", {}, "'message' is a required property"),
-    ("echo", {"message": None}, "None is not of type 'string'"),
-    ("echo", {"message": "x" * 10_001}, "is too long"),
-    ("echo", {"message": "hi", "shout": True}, "Additional properties"),
-    ("echo", "hello", "must be an object"),
-    ("analyze_workload", {"samples": []}, "should be non-empty"),
-    ("analyze_workload", {"samples": "1,2,3"}, "is not of type 'array'"),
-    ("analyze_workload", {"samples": [{"latency_ms": -0.5}]}, "less than the minimum"),
-    ("analyze_workload", {"samples": [{"latency_ms": True}]}, "is not of type 'number'"),
-    ("analyze_workload", {"samples": [{"cost": 1}]}, "'latency_ms' is a required property"),
-    ("analyze_workload", {"samples": [{"latency_ms": float("inf")}]}, "plain JSON"),
-    ("corpus_add", {"title": "t"}, "'body' is a required property"),
-    ("corpus_add", {"title": "t" * 201, "body": "b"}, "is too long"),
-    ("corpus_add", {"title": "t", "body": "b", "tags": ["a", "a"]}, "non-unique"),
-    # PostgreSQL text cannot hold NUL: refused on every engine alike, before any write.
-    ("corpus_add", {"title": "t", "body": "a\x00b"}, "body must not contain NUL"),
-    ("corpus_search", {"query": ""}, "should be non-empty"),
-    ("corpus_search", {"query": "x", "limit": 101}, "greater than the maximum"),
-    ("corpus_search", {"query": "x", "limit": "10"}, "is not of type 'integer'"),
-    ("corpus_search", {"query": "-- ; ' \""}, "no searchable words"),
-    ("list_executions", {"limit": -1}, "less than the minimum"),
-    ("list_executions", {"status": "ok"}, "is not one of"),
-    ("revoke_client", {}, "'client_id' is a required property"),
-    ("revoke_client", {"client_id": 7}, "is not of type 'string'"),
+    ("echo", {}, '(root): "message" is a required property'),
+    ("echo", {"message": None}, 'message: null is not of type "string"'),
+    ("echo", {"message": "x" * 10_001}, "message: 10001 characters; the limit is 10000"),
+    (
+        "echo",
+        {"message": "hi", "shout": True},
+        "(root): Additional properties are not allowed (shout was unexpected)",
+    ),
+    ("echo", "hello", "arguments must be an object, got str"),
+    ("analyze_workload", {"samples": []}, "samples: [] has less than 1 item"),
+    ("analyze_workload", {"samples": "1,2,3"}, 'samples: "1,2,3" is not of type "array"'),
+    (
+        "analyze_workload",
+        {"samples": [{"latency_ms": -0.5}]},
+        "samples/0/latency_ms: -0.5 is less than the minimum of 0",
+    ),
+    (
+        "analyze_workload",
+        {"samples": [{"latency_ms": True}]},
+        'samples/0/latency_ms: true is not of type "number"',
+    ),
+    (
+        "analyze_workload",
+        {"samples": [{"cost": 1}]},
+        'samples/0: "latency_ms" is a required property',
+    ),
+    (
+        "analyze_workload",
+        {"samples": [{"latency_ms": float("inf")}]},
+        "arguments must be plain JSON: samples/0/latency_ms is inf, not a JSON number",
+    ),
+    (
+        "analyze_workload",
+        {"samples": [{"latency_ms": 1}] * 20_001},
+        "samples: 20001 items; the limit is 20000",
+    ),
+    ("corpus_add", {"title": "t"}, '(root): "body" is a required property'),
+    ("corpus_add", {"title": "t" * 201, "body": "b"}, "title: 201 characters; the limit is 200"),
+    (
+        "corpus_add",
+        {"title": "t", "body": "b", "tags": ["a", "a"]},
+        'tags: ["a","a"] has non-unique elements',
+    ),
+    # The attack that held the event loop for 10 s: refused after one len().
+    (
+        "corpus_add",
+        {"title": "t", "body": "b", "tags": [{"k": i} for i in range(2_500)]},
+        "tags: 2500 items; the limit is 20",
+    ),
+    # PostgreSQL text cannot hold NUL, no database a lone surrogate: refused before any write.
+    (
+        "corpus_add",
+        {"title": "t", "body": "a\x00b"},
+        "body: text must be valid Unicode without NUL (a NUL character)",
+    ),
+    (
+        "echo",
+        {"message": "a\ud800b"},
+        "message: text must be valid Unicode without NUL (a lone surrogate)",
+    ),
+    ("corpus_search", {"query": ""}, 'query: "" is shorter than 1 character'),
+    (
+        "corpus_search",
+        {"query": "x", "limit": 101},
+        "limit: 101 is greater than the maximum of 100",
+    ),
+    ("corpus_search", {"query": "x", "limit": "10"}, 'limit: "10" is not of type "integer"'),
+    ("list_executions", {"limit": -1}, "limit: -1 is less than the minimum of 1"),
+    (
+        "list_executions",
+        {"status": "ok"},
+        'status: "ok" is not one of "success", "error" or 3 other candidates',
+    ),
+    ("revoke_client", {}, '(root): "client_id" is a required property'),
+    ("revoke_client", {"client_id": 7}, 'client_id: 7 is not of type "string"'),
 ]
 
 
@@ -59,8 +111,9 @@ async def test_invalid_arguments_are_rejected_and_recorded(
     message: str,
 ) -> None:
     client_id, session_id = admin
-    with pytest.raises(ValidationError, match=message) as caught:
+    with pytest.raises(ValidationError) as caught:
         await service.execute_tool(session_id, tool, arguments, client_id=client_id)
+    assert caught.value.message == f"invalid arguments for {tool}: {message}"
     rows = await fetch_all(
         raw_db,
         "SELECT id, tool_name, status, error_message FROM tool_executions WHERE client_id = :c",
@@ -68,7 +121,7 @@ async def test_invalid_arguments_are_rejected_and_recorded(
     )
     assert [(r.tool_name, r.status) for r in rows] == [(tool, "error")]
     assert rows[0].id == caught.value.execution_id
-    assert message in rows[0].error_message
+    assert rows[0].error_message == caught.value.message
     assert (
         await fetch_value(
             raw_db, "SELECT count(*) FROM documents WHERE client_id = :c", c=client_id
@@ -76,6 +129,23 @@ async def test_invalid_arguments_are_rejected_and_recorded(
         == 0
     )
     assert (await service.get_session(session_id)).request_count == 1
+
+
+async def test_a_query_without_searchable_words_is_a_recorded_error(
+    service: MCPService, raw_db: Any, admin: tuple[str, str]
+) -> None:
+    client_id, session_id = admin
+    with pytest.raises(ValidationError) as caught:
+        await service.execute_tool(
+            session_id, "corpus_search", {"query": "-- ; ' \""}, client_id=client_id
+        )
+    assert caught.value.message == "query has no searchable words"
+    statuses = await fetch_all(
+        raw_db,
+        "SELECT status, error_message FROM tool_executions WHERE client_id = :c",
+        c=client_id,
+    )
+    assert [tuple(s) for s in statuses] == [("error", "query has no searchable words")]
 
 
 async def test_revoking_an_unknown_client_is_a_recorded_error(
@@ -158,7 +228,7 @@ async def test_a_database_error_in_a_tool_reaches_the_caller_without_its_sql(
         Tool(
             name=name,
             description="Runs a statement that fails.",
-            input_schema={"type": "object"},
+            input_schema={"type": "object", "properties": {}, "additionalProperties": False},
             permission=Permission.WRITE,
             handler=broken,
             writes=True,
@@ -168,11 +238,9 @@ async def test_a_database_error_in_a_tool_reaches_the_caller_without_its_sql(
     session = await service.create_session(client.client_id)
     with pytest.raises(ToolExecutionError) as failed:
         await service.execute_tool(session.session_id, name, {}, client_id=client.client_id)
-    message = failed.value.message
-    assert message.startswith(f"tool {name} failed: ProgrammingError") or message.startswith(
-        f"tool {name} failed: OperationalError"
-    )
-    assert "no_such_table" in message
-    assert "SELECT" not in message
-    assert "SENTINEL" not in message
-    step("A failing statement is named by the driver's message, without the SQL or its values")
+    # The service's own words and the error's class: no driver text (it names tables), no SQL.
+    assert failed.value.message in {
+        f"tool {name} failed: a database error occurred (OperationalError)",  # SQLite
+        f"tool {name} failed: a database error occurred (ProgrammingError)",  # PostgreSQL
+    }
+    step("A failing statement is reported without driver text, SQL or values")

@@ -1,0 +1,165 @@
+"""Per-client limits, by tier: calls per second, calls in flight, open sessions.
+
+One client must never starve another: a readonly key once opened the SDK's whole
+budget of 10,000 sessions and every other client got HTTP 503 for 30 minutes.
+Each client has its own budget here, kept by this process:
+
+- calls per second: a token bucket (`calls_per_second` refill, `burst` capacity);
+- calls in flight at once;
+- open MCP sessions (HTTP handshake sessions held by this server process).
+
+A call over a limit is refused with `rate_limited` (recorded like any other
+refusal); a session over the limit gets HTTP 429 with `Retry-After`. Limits come
+from the environment (`Limits.from_env`): `MCP_LIMITS=off` disables them,
+`MCP_LIMITS_<TIER>="calls_per_second=50,burst=100,in_flight=16,sessions=32"`
+changes a tier (any subset of the keys).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from mcp_service.errors import RateLimitedError, ValidationError
+from mcp_service.permissions import Tier
+
+
+@dataclass(frozen=True, slots=True)
+class TierLimits:
+    calls_per_second: float
+    burst: int
+    in_flight: int
+    sessions: int
+
+
+# Generous for an IDE or an agent (a few calls a second, bursts of tens), small enough that
+# one key cannot hold a meaningful share of a server: a readonly key gets the least.
+DEFAULT_LIMITS: Mapping[str, TierLimits] = {
+    Tier.READONLY.value: TierLimits(calls_per_second=20, burst=40, in_flight=8, sessions=8),
+    Tier.BASIC.value: TierLimits(calls_per_second=50, burst=100, in_flight=16, sessions=32),
+    Tier.ADMIN.value: TierLimits(calls_per_second=200, burst=400, in_flight=64, sessions=128),
+}
+UNLIMITED = TierLimits(calls_per_second=math.inf, burst=2**31, in_flight=2**31, sessions=2**31)
+
+
+@dataclass(frozen=True)
+class Limits:
+    by_tier: Mapping[str, TierLimits]
+    enabled: bool = True
+
+    def of(self, tier: str) -> TierLimits:
+        if not self.enabled:
+            return UNLIMITED
+        return self.by_tier.get(tier) or DEFAULT_LIMITS[Tier.READONLY.value]
+
+    @classmethod
+    def default(cls) -> Limits:
+        return cls(dict(DEFAULT_LIMITS))
+
+    @classmethod
+    def off(cls) -> Limits:
+        return cls(dict(DEFAULT_LIMITS), enabled=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        switch = env.get("MCP_LIMITS", "").strip().lower()
+        if switch in ("off", "0", "false", "no"):
+            return cls.off()
+        if switch not in ("", "on", "1", "true", "yes"):
+            raise ValidationError(f"MCP_LIMITS must be 'on' or 'off', got {switch!r}")
+        by_tier = dict(DEFAULT_LIMITS)
+        for tier in Tier:
+            name = f"MCP_LIMITS_{tier.value.upper()}"
+            raw = env.get(name)
+            if raw:
+                by_tier[tier.value] = parse_tier_limits(name, raw, by_tier[tier.value])
+        return cls(by_tier)
+
+
+def parse_tier_limits(name: str, raw: str, base: TierLimits) -> TierLimits:
+    """`calls_per_second=50,burst=100` over `base`; ValidationError naming the bad part."""
+    known = {f.name for f in fields(TierLimits)}
+    changes: dict[str, Any] = {}
+    for part in raw.split(","):
+        key, sep, value = (p.strip() for p in part.partition("="))
+        if not sep or key not in known:
+            raise ValidationError(
+                f"{name}: expected key=value pairs of {', '.join(sorted(known))}, got {part!r}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValidationError(f"{name}: {key} must be a number, got {value!r}") from None
+        if not number > 0:
+            raise ValidationError(f"{name}: {key} must be greater than 0, got {value!r}")
+        changes[key] = number if key == "calls_per_second" else int(number)
+    return replace(base, **changes)
+
+
+class _Budget:
+    """One client's bucket and in-flight count."""
+
+    __slots__ = ("in_flight", "tokens", "updated")
+
+    def __init__(self, burst: int, now: float) -> None:
+        self.tokens = float(burst)
+        self.updated = now
+        self.in_flight = 0
+
+
+class CallLimiter:
+    """The calls-per-second and in-flight limits of every client, in this process.
+
+    `admit` either counts a call in (pair it with `release`) or raises
+    RateLimitedError. O(1) per call; idle budgets are dropped once many clients
+    have been seen, so memory stays bounded by the clients active at once.
+    """
+
+    _PRUNE_AT = 10_000
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._budgets: dict[str, _Budget] = {}
+
+    def admit(self, client_id: str, tier: str) -> None:
+        limits = self.limits.of(tier)
+        if not self.limits.enabled:
+            return
+        now = time.monotonic()
+        budget = self._budgets.get(client_id)
+        if budget is None:
+            if len(self._budgets) >= self._PRUNE_AT:
+                self._prune()
+            budget = self._budgets[client_id] = _Budget(limits.burst, now)
+        else:
+            refill = (now - budget.updated) * limits.calls_per_second
+            budget.tokens = min(float(limits.burst), budget.tokens + refill)
+            budget.updated = now
+        if budget.in_flight >= limits.in_flight:
+            raise RateLimitedError(
+                f"client {client_id} has {budget.in_flight} calls in flight; "
+                f"the limit of its tier ({tier}) is {limits.in_flight}",
+                retry_after=1.0,
+            )
+        if budget.tokens < 1.0:
+            wait = (1.0 - budget.tokens) / limits.calls_per_second
+            raise RateLimitedError(
+                f"client {client_id} is over {limits.calls_per_second:g} calls per second "
+                f"(burst {limits.burst}), the limit of its tier ({tier})",
+                retry_after=wait,
+            )
+        budget.tokens -= 1.0
+        budget.in_flight += 1
+
+    def release(self, client_id: str) -> None:
+        budget = self._budgets.get(client_id)
+        if budget is not None and budget.in_flight > 0:
+            budget.in_flight -= 1
+
+    def _prune(self) -> None:
+        """Forget budgets with nothing in flight: a new budget starts full, as they were."""
+        for client_id in [c for c, b in self._budgets.items() if b.in_flight == 0]:
+            del self._budgets[client_id]
