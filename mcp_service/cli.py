@@ -8,17 +8,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from mcp_service import schema
 from mcp_service.config import Settings
-from mcp_service.db import Database
+from mcp_service.db import Database, sqlite_file
 from mcp_service.errors import MCPServiceError, ValidationError
+from mcp_service.failures import is_database_error
 from mcp_service.models import Session
 from mcp_service.records import ClientInfo, SessionInfo
 from mcp_service.service import MCPService
@@ -112,22 +115,26 @@ async def _info(service: MCPService, _args: argparse.Namespace) -> int:
 async def _serve(service: MCPService, args: argparse.Namespace) -> int:
     # Imported here: the MCP SDK costs ~0.6 s of imports the other subcommands don't need.
     from mcp_service.protocol import serve_http, serve_stdio
+    from mcp_service.protocol.log_hygiene import configure_logging
 
     level = args.log_level.upper()
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level)  # concise, rate-limited, and never a statement's text
     if args.transport == "stdio":
         await serve_stdio(service, log_level=level)
-    else:
-        host = "127.0.0.1" if args.host is None else args.host
-        port = DEFAULT_PORT if args.port is None else args.port
-        await serve_http(service, host, port, log_level=level)
-    return 0
+        return 0
+    host = "127.0.0.1" if args.host is None else args.host
+    port = DEFAULT_PORT if args.port is None else args.port
+    return await serve_http(service, host, port, log_level=level)
 
 
 async def _db_upgrade(db: Database, args: argparse.Namespace) -> int:
     where = schema.describe(db.url)
+    known = sorted(schema.known_revisions())
+    if args.revision not in (*known, "head"):
+        raise ValidationError(
+            f"unknown revision {args.revision!r}: this mcp-service knows {', '.join(known)} "
+            "(and head, the newest)"
+        )
     before, after = await db.migrate(args.revision)
     if before == after:
         print(f"{where}: already at revision {after}")
@@ -206,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="warning"
     )
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, creates_database=True)
 
     db = sub.add_parser("db", help="the database schema (Alembic migrations)")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -215,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate the database to this mcp-service's schema (safe to run again)",
     )
     upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
-    upgrade.set_defaults(run=_db_upgrade, on_database=True)
+    upgrade.set_defaults(run=_db_upgrade, on_database=True, creates_database=True)
     current = db_sub.add_parser(
         "current", help="the database's schema revision; exit 1 unless it is this version's"
     )
@@ -230,14 +237,51 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ValidationError("--host and --port apply to --transport http only")
 
 
+def _require_existing_file(settings: Settings, args: argparse.Namespace) -> None:
+    """Only `serve` and `db upgrade` create a SQLite file: elsewhere a missing one is a typo."""
+    path = sqlite_file(settings.database_url)
+    if path is not None and not getattr(args, "creates_database", False) and not path.exists():
+        raise ValidationError(
+            f"the database file {path} does not exist: check MCP_DATABASE_URL, or create it "
+            "with `mcp-service db upgrade`"
+        )
+
+
+def _explain(exc: Exception) -> str | None:
+    """One line for a database that cannot be used; None for anything else (a bug)."""
+    raw = os.environ.get("MCP_DATABASE_URL") or ""
+    if isinstance(exc, ArgumentError):
+        return (
+            "MCP_DATABASE_URL is not a database URL; expected e.g. "
+            "sqlite+aiosqlite:////path/to/mcp.db or postgresql+asyncpg://user@host/db"
+        )
+    try:
+        url = make_url(raw) if raw else None
+    except ArgumentError:
+        url = None
+    scheme = url.drivername if url is not None else "the database"
+    where = schema.describe(url) if url is not None else "the default SQLite file"
+    if isinstance(exc, NoSuchModuleError):
+        return f"unsupported database {scheme!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    if isinstance(exc, ImportError):
+        return f"the driver for {scheme} is not installed ({exc.name or exc})"
+    if is_database_error(exc) or isinstance(exc, OSError | TimeoutError):
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return f"cannot use the database {where}: {detail}"
+    return None
+
+
 async def _run(run: Callable[[Any, argparse.Namespace], Awaitable[int]], args: Any) -> int:
+    settings = Settings.from_env()
+    _require_existing_file(settings, args)
     if getattr(args, "on_database", False):  # schema commands: no service, no schema check
-        db = Database(Settings.from_env())
+        db = Database(settings)
         try:
             return await run(db, args)
         finally:
             await db.dispose()
-    service = MCPService()
+    service = MCPService(settings)
     await service.initialize()
     try:
         return await run(service, args)
@@ -255,6 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        explained = _explain(exc)
+        if explained is None:
+            raise
+        print(f"mcp-service: error: {explained}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ row is still read on every check, so a revocation refuses the very next request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
@@ -70,6 +71,9 @@ class ClientRegistry:
     def __init__(self, db: Database, hasher: ApiKeyHasher) -> None:
         self._db = db
         self._hasher = hasher
+        # Called with a client id once its revocation has committed (the HTTP server
+        # closes the client's live MCP sessions at once).
+        self.on_revoked: list[Callable[[str], None]] = []
 
     async def register(
         self,
@@ -131,12 +135,22 @@ class ClientRegistry:
         statement = update(Client).where(Client.id == client_id).values(last_active_at=utcnow())
         await self._db.transaction(_execute, statement)
 
-    async def revoke(self, client_id: str, *, db: Any = None) -> bool:
-        """Revoke a client and close its open sessions; False if it was already revoked."""
+    async def revoke(self, client_id: str, *, db: AsyncSession | None = None) -> bool:
+        """Revoke a client and close its open sessions; False if it was already revoked.
+
+        With `db`, inside that transaction (a tool's); `on_revoked` runs after it commits.
+        """
         require_row_id(client_id, "client")
         if db is not None:
             return await self._revoke_in(db, client_id)
         return await self._db.transaction(self._revoke_in, client_id)
+
+    def _announce_after_commit(self, db: AsyncSession, client_id: str) -> None:
+        def announce(_session: Any) -> None:
+            for listener in self.on_revoked:
+                listener(client_id)
+
+        event.listen(db.sync_session, "after_commit", announce, once=True)
 
     async def _revoke_in(self, db: AsyncSession, client_id: str) -> bool:
         # One conditional UPDATE: of two revocations racing, exactly one sees the row unrevoked.
@@ -158,6 +172,8 @@ class ClientRegistry:
             .values(status=SessionStatus.CLOSED.value, closed_at=now)
         )
         self._hasher.forget(key_hash)  # a cache entry: dropping it twice on a retry is harmless
+        if self.on_revoked:
+            self._announce_after_commit(db, client_id)
         return True
 
 

@@ -99,7 +99,7 @@ class FileIdentity:
         self.path = path
         self._identity: tuple[int, int] | None = None
         self.lost = False
-        self.on_lost: list[Callable[[], None]] = []
+        self.on_lost: list[Callable[[], object]] = []
 
     def remember(self) -> None:
         st = os.stat(self.path)
@@ -355,18 +355,6 @@ class _SQLiteThreads:
         self._opened_lock = threading.Lock()
         self._loop_thread = threading.get_ident()
         self._inline: Connection | None = None
-
-    async def lift_deadline(self, session: AsyncSession) -> None:
-        """The rest of `session`'s transaction runs without the deadline it began under."""
-        if not session.in_transaction():
-            return
-        conn = await session.connection()
-        if self.is_sqlite:
-            cell = conn.info.get(_DEADLINE_CELL)
-            if cell is not None:
-                cell.deadline = None
-        else:
-            await conn.exec_driver_sql("SELECT set_config('statement_timeout', '0', true)")
 
     async def read_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if threading.get_ident() != self._loop_thread:

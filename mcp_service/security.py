@@ -81,6 +81,11 @@ class ApiKeyHasher:
     def _digest(self, key: str) -> bytes:
         return hmac.new(self._pepper, key.encode(), hashlib.sha256).digest()
 
+    def is_warm(self, key: str) -> bool:
+        """Whether this process has verified `key` before (one HMAC): such a key skips the
+        per-address limit on wrong keys (protocol/http_guard.py). Wrong keys are never warm."""
+        return self._digest(key) in self._warm
+
     def verify_warm(self, key: str, stored_hash: str) -> bool:
         remembered = self._warm.get(self._digest(key))
         return remembered is not None and hmac.compare_digest(remembered, stored_hash)

@@ -39,7 +39,7 @@ class MCPService:
         hasher: ApiKeyHasher | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.tools = tools or default_registry()
+        self.tools = tools or default_registry(self.settings.tool_modules)
         self.hasher = hasher or ApiKeyHasher()
         self._db: Database | None = None
         self._clients: ClientRegistry | None = None
@@ -47,7 +47,7 @@ class MCPService:
         self._pipeline: ToolPipeline | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._on_database_lost: list[Callable[[], None]] = []
+        self._on_database_lost: list[Callable[[], object]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -77,7 +77,7 @@ class MCPService:
             self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
             self._expiry_task = asyncio.create_task(self._expire_periodically(), name="mcp-expiry")
 
-    def on_database_lost(self, callback: Callable[[], None]) -> None:
+    def on_database_lost(self, callback: Callable[[], object]) -> None:
         """Call `callback` once if the SQLite file is deleted or replaced (db.FileIdentity)."""
         self._on_database_lost.append(callback)
         if self._db is not None and self._db.identity is not None:

@@ -37,12 +37,18 @@ class ServiceTokenVerifier(TokenVerifier):
 
     def __init__(self, service: MCPService) -> None:
         self._service = service
+        # The tier of each client seen, for its per-client limits (protocol/http_guard.py).
+        self.tiers: dict[str, str] = {}
+
+    def tier_of(self, client_id: str) -> str | None:
+        return self.tiers.get(client_id)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
             client = await self._service.clients.authenticate(token)
         except AuthenticationError:
             return None
+        self.tiers[client.client_id] = client.tier
         return AccessToken(
             token=REDACTED, client_id=client.client_id, scopes=list(client.permissions)
         )

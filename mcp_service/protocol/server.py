@@ -21,9 +21,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from mcp_service import __version__
-from mcp_service.errors import MCPServiceError, SessionClosedError
+from mcp_service.errors import MCPServiceError, RateLimitedError, SessionClosedError
+from mcp_service.failures import describe_failure
 from mcp_service.protocol.sessions import SessionMiddleware, SessionRouter
 from mcp_service.service import SERVER_NAME, MCPService
+from mcp_service.validation import storable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,13 @@ def success_result(execution_id: str, result: dict[str, Any]) -> CallToolResult:
 
 
 def error_result(error: MCPServiceError) -> CallToolResult:
-    payload = {"error": error.code, "message": error.message, "execution_id": error.execution_id}
+    payload: dict[str, Any] = {
+        "error": error.code,
+        "message": error.message,
+        "execution_id": error.execution_id,
+    }
+    if isinstance(error, RateLimitedError):
+        payload["retry_after"] = round(error.retry_after, 3)
     return CallToolResult(
         content=[TextContent(type="text", text=f"{error.code}: {error.message}")],
         structured_content=payload,
@@ -155,9 +163,11 @@ class ServiceMCPServer(MCPServer[Any]):
             return error_result(exc)
         except MCPServiceError as exc:
             return error_result(exc)
-        except Exception:
-            # Unexpected (a database failure, a bug): logged here, never detailed to the client.
-            log.exception("tools/call %r failed", name)
+        except Exception as exc:
+            # Unexpected (a database failure, a bug): logged here without internals (the
+            # formatter hides database text), never detailed to the client.
+            log.error("tools/call %s failed: %s", storable(name)[:100], describe_failure(exc))
+            log.debug("tools/call failure", exc_info=True)
             return internal_error_result()
         return success_result(record.execution_id, record.result or {})
 

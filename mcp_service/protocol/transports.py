@@ -13,12 +13,16 @@ import socket
 import sys
 
 from mcp.server.auth.settings import AuthSettings
+from starlette.middleware import Middleware
 
 from mcp_service.protocol.auth import ServiceTokenVerifier, StartupError, authenticate_stdio
+from mcp_service.protocol.log_hygiene import quiet_loop_errors
 from mcp_service.protocol.server import build_server
 from mcp_service.service import MCPService
 
 MCP_PATH = "/mcp"
+# The exit status of a server that stopped because its SQLite file was deleted or replaced.
+EXIT_DATABASE_LOST = 3
 
 
 def _announce(message: str) -> None:
@@ -34,9 +38,10 @@ async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> Non
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
+    quiet_loop_errors(loop)
     exiting: list[asyncio.Task[None]] = []
 
-    async def exit_on_sigterm() -> None:
+    async def leave(status: int) -> None:
         # The SDK reads stdin in a thread that no cancellation can interrupt, so the
         # serving task cannot return while the client keeps stdin open. Cancel the
         # calls in flight (each records its row as cancelled), close the session,
@@ -46,11 +51,14 @@ async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> Non
         await server.router.close_all()
         await service.shutdown()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(status)
 
-    loop.add_signal_handler(
-        signal.SIGTERM, lambda: exiting or exiting.append(loop.create_task(exit_on_sigterm()))
-    )
+    def exit_with(status: int) -> None:
+        if not exiting:
+            exiting.append(loop.create_task(leave(status)))
+
+    loop.add_signal_handler(signal.SIGTERM, exit_with, 0)
+    service.on_database_lost(lambda: loop.call_soon_threadsafe(exit_with, EXIT_DATABASE_LOST))
     try:
         await server.run_stdio_async()
     finally:
@@ -79,45 +87,96 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def serve_http(
     service: MCPService, host: str, port: int, *, log_level: str = "WARNING"
-) -> None:
-    """Serve streamable HTTP at http://host:port/mcp until SIGINT/SIGTERM."""
+) -> int:
+    """Serve streamable HTTP at http://host:port/mcp until SIGINT/SIGTERM; the exit status.
+
+    Every connection and request is bounded (protocol/http_guard.py); a lost
+    database file stops the server with EXIT_DATABASE_LOST.
+    """
     import uvicorn  # only http needs it: stdio starts faster without
 
+    from mcp_service.protocol.http_guard import (
+        FailureLimiter,
+        RequestGuard,
+        SessionAdmission,
+        guarded_protocol,
+    )
     from mcp_service.protocol.uvicorn_server import AnnouncingServer
 
+    settings = service.settings
     sock = bind(host, port)
     url_host = f"[{host}]" if ":" in host else host
     base = f"http://{url_host}:{sock.getsockname()[1]}"
+    verifier = ServiceTokenVerifier(service)
     server = build_server(
         service,
         "http",
         log_level=log_level,
-        token_verifier=ServiceTokenVerifier(service),
+        token_verifier=verifier,
         # API keys are issued out of band (`mcp-service register-client`); the metadata
         # names this server as its own authority. Keys are per service, not per audience.
         auth=AuthSettings(
-            issuer_url=base,  # type: ignore[arg-type]
-            resource_server_url=f"{base}{MCP_PATH}",  # type: ignore[arg-type]
+            issuer_url=base,  # type: ignore[arg-type]  # pydantic coerces str to AnyHttpUrl
+            resource_server_url=f"{base}{MCP_PATH}",  # type: ignore[arg-type]  # the same
             validate_token_resource=False,
         ),
     )
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=host,
-        session_idle_timeout=service.settings.session_idle_timeout,
+        session_idle_timeout=settings.session_idle_timeout,
+        max_request_body_size=settings.http_max_request_bytes,
+        max_sessions=settings.http_max_sessions,
+    )
+    server.router.attach(server.session_manager)
+    # Innermost: after authentication, so it knows the client.
+    app.user_middleware.append(
+        Middleware(
+            SessionAdmission,
+            path=MCP_PATH,
+            limits=settings.limits,
+            live_sessions=server.router.live_sessions,
+            tier_of=verifier.tier_of,
+        )
+    )
+    guarded = RequestGuard(
+        app,
+        path=MCP_PATH,
+        hasher=service.hasher,
+        max_body=settings.http_max_request_bytes,
+        body_timeout=settings.http_body_timeout,
+        failures=FailureLimiter(
+            settings.auth_failures_per_second, burst=4 * settings.auth_failures_per_second
+        ),
     )
     config = uvicorn.Config(
-        app,
+        guarded,
         log_level=log_level.lower(),
         access_log=log_level.upper() == "DEBUG",
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=max(1, round(settings.http_keep_alive_timeout)),
+        http=guarded_protocol(settings.http_header_timeout, settings.http_max_connections),
     )
     runner = AnnouncingServer(
-        config, lambda: _announce(f"serving MCP over streamable HTTP at {base}{MCP_PATH}")
+        config,
+        lambda: _announce(f"serving MCP over streamable HTTP at {base}{MCP_PATH}"),
+        on_shutdown=lambda: setattr(server.router, "closing", True),
     )
+    loop = asyncio.get_running_loop()
+    quiet_loop_errors(loop)
+    lost: list[bool] = []
+
+    def database_lost() -> None:
+        lost.append(True)
+        runner.should_exit = True
+
+    service.on_database_lost(lambda: loop.call_soon_threadsafe(database_lost))
+    watcher = loop.create_task(server.router.watch_revocations(settings.revocation_check_interval))
     try:
         await runner.serve(sockets=[sock])
     finally:
+        watcher.cancel()
         sock.close()
         await server.router.close_all()
+    return EXIT_DATABASE_LOST if lost else 0

@@ -33,6 +33,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def new_database(path: Path) -> str:
+    """`mcp-service db upgrade` on a new file, as a deployment starts; its URL."""
+    url = sqlite_url(path)
+    done = cli(url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    return url
+
+
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a service process: this one's, minus any key or database of the run."""
     env = {k: v for k, v in os.environ.items() if k not in ("MCP_API_KEY", "MCP_DATABASE_URL")}

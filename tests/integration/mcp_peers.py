@@ -36,6 +36,11 @@ class HttpServer:
         return self.url.removesuffix("/mcp")
 
 
+# For servers under a load one client would never send alone: the protocol is under test,
+# not the per-client limits (tests/adversarial tests those, with the defaults).
+UNLIMITED = {"MCP_LIMITS": "off"}
+
+
 def start_http_server(db_url: str, log: Path, **env_extra: str) -> HttpServer:
     env = {**os.environ, "MCP_DATABASE_URL": db_url, **env_extra}
     with log.open("wb") as sink:
@@ -96,9 +101,14 @@ async def http_client(
 
 @asynccontextmanager
 async def stdio_mcp_client(
-    db_url: str, key: str | None, mode: str, errlog: Path, seen: Seen | None = None
+    db_url: str,
+    key: str | None,
+    mode: str,
+    errlog: Path,
+    seen: Seen | None = None,
+    **env_extra: str,
 ) -> AsyncIterator[Client]:
-    env = {"MCP_DATABASE_URL": db_url}
+    env = {"MCP_DATABASE_URL": db_url, **env_extra}
     if key is not None:
         env["MCP_API_KEY"] = key
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)

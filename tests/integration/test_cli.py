@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mcp_service import schema
+
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("registration")]
 
 
@@ -26,6 +28,17 @@ def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_register_list_revoke(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
+    # Only `db upgrade` and `serve` create the file: anything else on a missing file is a typo.
+    refused = run_cli(db, "register-client", "--name", "Cursor", "--tier", "basic")
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        2,
+        "",
+        f"mcp-service: error: the database file {db} does not exist: check MCP_DATABASE_URL, "
+        "or create it with `mcp-service db upgrade`\n",
+    )
+    assert not db.exists()
+    created = run_cli(db, "db", "upgrade")
+    assert created.returncode == 0, created.stderr
     registered = run_cli(db, "register-client", "--name", "Cursor", "--tier", "basic", "--json")
     assert registered.returncode == 0, registered.stderr
     payload = json.loads(registered.stdout)
@@ -62,6 +75,7 @@ def test_register_list_revoke(tmp_path: Path) -> None:
 
 def test_bad_input_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
+    assert run_cli(db, "db", "upgrade").returncode == 0
     bad_tier = run_cli(db, "register-client", "--name", "x", "--tier", "root")
     assert bad_tier.returncode == 2 and "invalid choice: 'root'" in bad_tier.stderr
     empty = run_cli(db, "register-client", "--name", "  ", "--tier", "basic")
@@ -72,3 +86,68 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
     missing = run_cli(db, "revoke-client", "nope")
     assert missing.returncode == 2 and "client 'nope' not found" in missing.stderr
     assert json.loads(run_cli(db, "clients", "--json").stdout) == []
+
+
+def run_cli_url(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_service.cli", *args],
+        env={**os.environ, "MCP_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "message"),
+    [
+        (
+            "nonsense",
+            ("clients",),
+            "MCP_DATABASE_URL is not a database URL; expected e.g. "
+            "sqlite+aiosqlite:////path/to/mcp.db or postgresql+asyncpg://user@host/db",
+        ),
+        (
+            "mysql+aiomysql://x@localhost/db",
+            ("clients",),
+            "the driver for mysql+aiomysql is not installed (aiomysql)",
+        ),
+        (
+            "postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/test",
+            ("clients",),
+            "cannot use the database postgresql+asyncpg://postgres:***@127.0.0.1:1/test: "
+            "[Errno 111] Connect call failed ('127.0.0.1', 1)",
+        ),
+        (
+            "sqlite+aiosqlite:////nonexistent/dir/x.db",
+            ("db", "upgrade"),
+            "the directory of the database file /nonexistent/dir/x.db does not exist",
+        ),
+        (
+            "sqlite+aiosqlite:////nonexistent/dir/x.db",
+            ("sessions",),
+            "the database file /nonexistent/dir/x.db does not exist: check MCP_DATABASE_URL, "
+            "or create it with `mcp-service db upgrade`",
+        ),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(
+    url: str, args: tuple[str, ...], message: str
+) -> None:
+    done = run_cli_url(url, *args)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"mcp-service: error: {message}\n",
+    )
+
+
+def test_an_unknown_revision_is_one_line_naming_the_known_ones(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    done = run_cli_url(url, "db", "upgrade", "nonsense")
+    assert (done.returncode, done.stdout) == (2, "")
+    known = ", ".join(sorted(schema.known_revisions()))
+    assert done.stderr == (
+        f"mcp-service: error: unknown revision 'nonsense': this mcp-service knows {known} "
+        "(and head, the newest)\n"
+    )

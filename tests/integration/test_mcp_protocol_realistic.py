@@ -38,6 +38,7 @@ from tests.integration.mcp_peers import (
     MODES,
     ROOT,
     SERVE,
+    UNLIMITED,
     HttpServer,
     Seen,
     http_client,
@@ -70,7 +71,7 @@ def db(raw_db: AsyncEngine) -> AsyncEngine:
 
 @pytest.fixture(scope="module")
 def http_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    server = start_http_server(db_url, tmp_path_factory.mktemp("http") / "server.log")
+    server = start_http_server(db_url, tmp_path_factory.mktemp("http") / "server.log", **UNLIMITED)
     yield server
     if server.process.poll() is None:
         stop(server)
@@ -439,7 +440,9 @@ async def test_concurrent_clients_exact_counts(
         if transport == "http":
             connect = http_client(http_server.url, key, mode)
         else:
-            connect = stdio_mcp_client(db_url, key, mode, tmp_path / f"stdio-{index}.log")
+            connect = stdio_mcp_client(
+                db_url, key, mode, tmp_path / f"stdio-{index}.log", **UNLIMITED
+            )
         async with connect as client:
             results = await asyncio.gather(
                 *(client.call_tool("echo", {"message": f"{index}:{n}"}) for n in range(calls))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mcp_service import MCPService
 from mcp_service.config import Settings
-from tests.faults.processes import cli, mcp_client, register, sqlite_url, start_server
+from tests.faults.processes import cli, mcp_client, new_database, register, start_server
 
 DROP = "Robert'); DROP TABLE clients; --"
 TRUE = '" OR 1=1 --'
@@ -30,7 +30,7 @@ def tables(db: sqlite3.Connection) -> set[str]:
 
 
 async def test_sql_looking_input_is_stored_literally_everywhere(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "service.db")
+    url = new_database(tmp_path / "service.db")
     admin = register(url, DROP, "admin")  # the CLI: name through argv
     typed = cli(url, "register-client", "--name", TRUE, "--tier", "basic", "--type", QUOTE)
     assert typed.returncode == 0, typed.stderr

@@ -21,12 +21,12 @@ import pytest
 from textual.pilot import Pilot
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.cli import build_parser
+from mcp_dashboard.options import parse
 from mcp_dashboard.launch import Launcher
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.path_pane import PathPane
 from tests.dashboard.helpers import ROOT, child_env, run_cli
-from tests.faults.processes import cli, mcp_client, register, sqlite_url, start_server
+from tests.faults.processes import cli, mcp_client, new_database, register, start_server
 from tests.security.key_capture import CAPTURE_ENV, WAL_ENV
 from tests.security.sweep import KeySweep, captured_keys
 
@@ -105,9 +105,9 @@ async def test_dashboard_screenshots_show_no_key(tmp_path: Path) -> None:
     work, capture = tmp_path / "work", tmp_path / "keys.txt"
     work.mkdir()
     argv = [str(REALISTIC), "-k", "registration or permissions", "--history", str(work / "h.db3")]
-    args = build_parser().parse_args(argv)
+    options = parse(argv)
     env = capturing_env(capture, work / "wal")
-    with Launcher(args, cwd=work, state_dir=work / "state", env=env) as chosen:
+    with Launcher(options, cwd=work, state_dir=work / "state", env=env) as chosen:
         app = DashboardApp(chosen)
         async with app.run_test(size=(160, 48)) as pilot:
             await until(pilot, lambda: app.runs_finished == 1 and not app.running)
@@ -129,7 +129,7 @@ async def test_dashboard_screenshots_show_no_key(tmp_path: Path) -> None:
 
 
 async def test_serve_at_debug_level_logs_no_key(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "service.db")
+    url = new_database(tmp_path / "service.db")
     good = register(url, "debug sweep", "admin")
     victim = register(url, "debug sweep victim", "basic")
     wrong = good.api_key[:-4] + ("AAAA" if not good.api_key.endswith("AAAA") else "BBBB")
