@@ -1,65 +1,124 @@
-"""The Textual dashboard: live critical-path panes, live database tables, rerun failed.
+"""The Textual dashboard: live panes per critical path, live database tables, rerun failed.
 
 The app renders a `RunState` and nothing else. A worker folds the runner's events
-into the state as they arrive; a timer draws the latest state 15 times a second,
-touching only the tests that changed since the last frame, so a burst of
-thousands of events costs one frame, not thousands of redraws.
+into the state as they arrive (`fold`); a timer draws the latest state 15 times a
+second (`draw`), and the pane grid touches only the tests that changed since the
+last frame, so a burst of thousands of events costs one frame, not thousands.
+
+Runs: `f` and `a` start a new run. Pressed while a run is finishing (its end
+arrived, its history is being written) they are queued and start when it has
+ended; pressed while one is running, they cancel it and start the new run when
+it has stopped (Vitest's habit). ctrl+c cancels a run in progress; pressed
+again, or with nothing running, it quits, as `q` does.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from mcp_dashboard.events import Event
+from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.launch import Launcher, exit_code
-from mcp_dashboard.runner import Run
-from mcp_dashboard.screens.help import HelpScreen
+from mcp_dashboard.options import Options
+from mcp_dashboard.runner import STATE_DIR, Run
+from mcp_dashboard.screens.help import HelpScreen, Section, keys_of
 from mcp_dashboard.screens.test_detail import TestDetailScreen
-from mcp_dashboard.state import RunState, TestState, reduce
-from mcp_dashboard.widgets.labels import FAILED
+from mcp_dashboard.state import RunState, reduce
+from mcp_dashboard.status import RunStatus, needs_rerun
+from mcp_dashboard.summary import plural
 from mcp_dashboard.widgets.live_tables import LiveTables
-from mcp_dashboard.widgets.path_pane import PathPane
+from mcp_dashboard.widgets.pane_grid import PaneGrid, changed_tests
+from mcp_dashboard.widgets.path_pane import GroupLine  # its keys are listed in the help
+from mcp_dashboard.widgets.problems import ProblemsPanel
 from mcp_dashboard.widgets.run_header import RunHeader
+from mcp_dashboard.widgets.status_line import StatusLine
+from mcp_dashboard.widgets.test_list import TestList
 
 FRAME_SECONDS = 1 / 15
-# What `f` reruns: the failures, and a test the run died during (SIGKILL, cancel).
-RERUN = FAILED | {"interrupted"}
+# Absolute, so a subclass defined elsewhere (benchmarks/) finds it too; package data.
+STYLESHEET = Path(__file__).with_name("dashboard.tcss")
+RERUN_POLICY = (
+    "f and a while a run is going: it is cancelled and the new run starts when it has "
+    "stopped; while it is finishing: the new run waits for it."
+)
 
 
-def changed_tests(before: RunState, after: RunState) -> list[str]:
-    """Node ids whose test state differs (the state is immutable: identity says it all)."""
-    if before.tests is after.tests:
-        return []
-    old = before.tests
-    return [nodeid for nodeid, test in after.tests.items() if old.get(nodeid) is not test]
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A run to start: what pytest gets, and what the header calls it."""
+
+    targets: list[str]
+    scope: str = ""  # "" for the whole selection, else e.g. "rerun of 2 failed tests"
 
 
 class DashboardApp(App[int]):
-    CSS_PATH = "dashboard.tcss"
+    CSS_PATH = STYLESHEET
     TITLE = "mcp-dashboard"
-    AUTO_FOCUS = None  # letters are commands until "/" opens the filter
+    AUTO_FOCUS = None  # the panes take the focus when they have tests (`_keep_focus`)
 
-    BINDINGS = [
-        Binding("f", "rerun_failed", "Rerun failed"),
-        Binding("a", "rerun_all", "Run all"),
-        Binding("x", "cancel_run", "Cancel run"),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("o", "failures_only", "Only failures"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Short words for the footer; the help screen (?) shows each tooltip in full.
+        Binding(
+            "f",
+            "rerun_failed",
+            "Rerun failed",
+            tooltip="rerun the failed tests, and a test the run died in",
+        ),
+        Binding("a", "rerun_all", "All", tooltip="run every test again"),
+        Binding(
+            "x",
+            "cancel_run",
+            "Cancel",
+            tooltip="cancel the run (SIGINT, then SIGTERM, then SIGKILL)",
+        ),
+        Binding("n", "next_failure(1)", "Next fail", tooltip="next/previous failure, across panes"),
+        Binding(
+            "N",
+            "next_failure(-1)",
+            "Prev fail",
+            key_display="N",
+            show=False,
+            tooltip="next/previous failure, across panes",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            tooltip="filter tests by name (enter keeps it)",
+        ),
+        Binding("o", "failures_only", "Failures", tooltip="show only failures (again: all tests)"),
+        Binding("t", "toggle_tables", "Tables", show=False, tooltip="hide or show the live tables"),
+        Binding("question_mark", "help", "Keys", key_display="?", tooltip="every key"),
+        Binding("q", "quit", "Quit", tooltip="quit (the run in progress is stopped)"),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear",
+            show=False,
+            tooltip="clear the filter and only-failures",
+        ),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Interrupt",
+            show=False,
+            priority=True,
+            tooltip="cancel the run; pressed again (or with no run): quit",
+        ),
     ]
 
     def __init__(self, launcher: Launcher, *, autostart: bool = True) -> None:
@@ -67,114 +126,191 @@ class DashboardApp(App[int]):
         self.launcher = launcher
         self.autostart = autostart
         self.state = RunState()
+        self.scope = ""
         self.run_handle: Run | None = None
         self.runs_finished = 0
-        self.filter_text = ""
-        self.failures_only = False
+        self.exit_status: int | None = None  # the last run that ended by itself
+        self.test_filter = TestFilter()
+        self.selected: str | None = None
+        self._queued: Callable[[], Plan | None] | None = None  # planned when it starts
+        self._run_worker: Worker[None] | None = None
         self._rendered: RunState | None = None
-        self._dirty: set[str] = set()
-        self._rebuild = True
-        self._pane_of: dict[str, str] = {}
-        self._order_of: tuple[str, ...] | None = None
-        self._positions: dict[str, int] = {}
-        self._drawing = asyncio.Lock()  # the frame timer and an explicit draw never interleave
-        # For the latency benchmark: when the last event arrived, when its run was drawn final.
-        self.last_event_at: float | None = None
-        self.final_drawn_at: float | None = None
+        self._dirty: set[str] = set()  # tests changed by `fold` since the state `_rendered`
+        self._folded: RunState = self.state  # the state `fold` made last
+        self._redraw = True
+        self._focus_after_run = False
+
+    @property
+    def state_dir(self) -> Path:
+        return self.launcher.state_dir or self.launcher.cwd / STATE_DIR
 
     # -- layout ----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield Input(placeholder="filter tests by name (enter: keep, escape: clear)", id="filter")
-        yield Grid(id="panes")
-        with Vertical(id="tables"):
-            yield LiveTables(id="live-tables")
-        yield Footer()
+        yield Static(id="indicators")
+        yield ProblemsPanel(id="problems")
+        yield PaneGrid(id="panes")
+        yield StatusLine(id="now")
+        yield LiveTables(id="tables", quiet_when_absent=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self.set_interval(FRAME_SECONDS, self.draw)
         if not self.autostart:
             return
-        if getattr(self.launcher.args, "rerun_failed", False):
+        if self.launcher.options.rerun_failed:
             message, failed = self.launcher.last_failures()
             self.notify(message)
             if failed:
-                self.start_run(failed)
+                self.start_run(Plan(failed, f"rerun of {plural(len(failed), 'failed test')}"))
             return
-        self.start_run(self.launcher.initial_targets())
+        self.start_run(Plan(self.launcher.initial_targets()))
 
     # -- running ---------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self.run_handle is not None
+        """A run's worker is on: from its start until its history is written."""
+        return self._run_worker is not None and not self._run_worker.is_finished
 
-    def start_run(self, targets: list[str]) -> None:
-        self.state = RunState()
-        self.last_event_at = self.final_drawn_at = None
-        self._rebuild = True
-        self.run_worker(self._drive(targets), group="run", exclusive=True, exit_on_error=False)
+    def start_run(self, plan: Plan | Callable[[], Plan | None]) -> None:
+        """Start `plan` now, or as soon as the run in progress has ended. A callable is
+        planned only then (so `f` reruns what failed in the run it cancelled, and the tests
+        the cancel interrupted)."""
+        if self.running:
+            self._queued = plan if callable(plan) else _planned(plan)
+            return
+        if callable(plan):
+            planned = plan()
+            if planned is None:
+                self.notify("No failed tests to rerun.")
+                return
+            plan = planned
+        self.state = self._folded = RunState()
+        self.scope = plan.scope
+        self._dirty.clear()
+        self._redraw = True
+        self.query_one(PaneGrid).reset()
+        self._focus_after_run = True
+        self._run_worker = self.run_worker(
+            self._drive(plan.targets), group="run", exclusive=True, exit_on_error=False
+        )
 
     async def _drive(self, targets: list[str]) -> None:
         config = self.launcher.config(targets)
-        record = self.launcher.begin(config)
+        record = await asyncio.to_thread(self.launcher.begin, config)
         async with Run(config) as run:
             self.run_handle = run
             self.query_one(LiveTables).follow(run.database_url)  # SQLite file or PostgreSQL
             try:
                 async for event in run:
-                    self.last_event_at = time.monotonic()
-                    before, self.state = self.state, reduce(self.state, event)
-                    nodeid = getattr(event, "nodeid", None)
-                    if nodeid:
-                        self._dirty.add(nodeid)
-                    else:  # collection, finish, history: whichever tests they changed
-                        self._dirty.update(changed_tests(before, self.state))
+                    self.fold(event)
             finally:
                 self.run_handle = None
-        before, self.state = self.state, self.launcher.finish(record, self.state)
-        self._dirty.update(changed_tests(before, self.state))
+        ended = self.state
+        finished = await asyncio.to_thread(self.launcher.finish, record, ended)
+        self._dirty.update(changed_tests(self.state, finished))
+        self.state = self._folded = finished
         self.runs_finished += 1
+        if finished.status != RunStatus.CANCELLED:
+            self.exit_status = exit_code(finished)
+
+    def fold(self, event: Event) -> None:
+        """One event into the state; remember which tests it touched for the next frame."""
+        before, self.state = self.state, reduce(self.state, event)
+        self._folded = self.state
+        nodeid = getattr(event, "nodeid", None)
+        if nodeid:
+            self._dirty.add(nodeid)
+        else:  # collection, finish, history: whichever tests they changed
+            self._dirty.update(changed_tests(before, self.state))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "run" and event.state == WorkerState.ERROR:
+        if event.worker is not self._run_worker or not event.worker.is_finished:
+            return
+        if event.state == WorkerState.ERROR:
             self.run_handle = None
-            self.notify(f"The run failed to start: {event.worker.error}", severity="error")
+            self.notify(f"The run failed: {event.worker.error}", severity="error")
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.start_run(queued)
 
-    def _refuse_while_running(self) -> bool:
-        if self.running:
-            self.notify("A run is in progress: press x to cancel it first.", severity="warning")
-            return True
-        return False
+    def _failed_plan(self) -> Plan | None:
+        failed = [t.nodeid for t in self.state.tests_in_order() if needs_rerun(t.status)]
+        if not failed:
+            return None
+        scope = f"rerun of {plural(len(failed), 'failed test')}"
+        return Plan(self.launcher.node_targets(self.state, failed), scope)
+
+    def _replace_run(self, plan: Plan | Callable[[], Plan | None], what: str) -> None:
+        """Start `plan`: now, queued behind a finishing run, or after cancelling this one."""
+        if not self.running:
+            self.notify(f"{what}.")
+            self.start_run(plan)
+        elif self.state.finished:
+            self.notify(f"{what} when this run has ended.")
+            self.start_run(plan)  # queued
+        else:
+            self.notify(f"Cancelling this run; then {what[0].lower()}{what[1:]}.")
+            self.start_run(plan)  # queued
+            self._cancel()
 
     def action_rerun_failed(self) -> None:
-        if self._refuse_while_running():
+        plan = self._failed_plan()
+        if plan is None:
+            self.notify(
+                "No failures yet: x cancels the run, a restarts it."
+                if self.running and not self.state.finished
+                else "No failed tests to rerun."
+            )
             return
-        failed = [t.nodeid for t in self.state.tests_in_order() if t.status in RERUN]
-        if not failed:
-            self.notify("No failed tests to rerun.")
-            return
-        self.notify(f"Rerunning {len(failed)} failed test{'s' * (len(failed) != 1)}.")
-        self.start_run(self.launcher.node_targets(self.state, failed))
+        what = f"Rerunning {plan.scope.removeprefix('rerun of ')}"
+        if self.running and not self.state.finished:
+            # Cancelling interrupts tests too: plan when this run has stopped.
+            self._replace_run(self._failed_plan, what.replace("Rerunning", "Rerunning the"))
+        else:
+            self._replace_run(plan, what)
 
     def action_rerun_all(self) -> None:
-        if not self._refuse_while_running():
-            self.start_run(self.launcher.initial_targets())
+        self._replace_run(Plan(self.launcher.initial_targets()), "Running all tests")
 
-    async def action_cancel_run(self) -> None:
-        if self.run_handle is None:
+    def action_cancel_run(self) -> None:
+        if not self._cancel():
             self.notify("No run in progress.")
+
+    def _cancel(self) -> bool:
+        handle = self.run_handle
+        if handle is None or self.state.finished:
+            return False
+        if not handle.cancelled:
+            self.run_worker(handle.cancel(), group="cancel")
+        return True
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: cancel the run in progress; pressed again, or when idle, quit."""
+        handle = self.run_handle
+        if handle is not None and not handle.cancelled and not self.state.finished:
+            self._queued = None
+            self._cancel()
+            self.notify("Cancelling the run: ctrl+c again or q quits.")
             return
-        await self.run_handle.cancel()
+        self.exit(self.exit_code_now())
+
+    async def action_quit(self) -> None:
+        """q and ctrl+q: quit, with the status of the last run that ended by itself."""
+        self.exit(self.exit_code_now())
+
+    def exit_code_now(self) -> int:
+        """The status of the last run that ended by itself (even if its history is still
+        being written); 0 when the user stopped the only one."""
+        state = self.state
+        if state.finished and state.status != RunStatus.CANCELLED:
+            return exit_code(state)
+        return 0 if self.exit_status is None else self.exit_status
 
     # -- filtering -------------------------------------------------------------
-
-    def visible(self, test: TestState) -> bool:
-        if self.failures_only and test.status not in FAILED:
-            return False
-        return not self.filter_text or self.filter_text in test.nodeid.lower()
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -183,43 +319,106 @@ class DashboardApp(App[int]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip().lower()
-        self._rebuild = True
+        self._set_filter(TestFilter(event.value.strip().lower(), self.test_filter.failures_only))
 
     @on(Input.Submitted, "#filter")
     def _filter_kept(self) -> None:
-        field = self.query_one("#filter", Input)
-        field.display = bool(field.value)
-        self.set_focus(None)
+        self.query_one("#filter", Input).display = False
+        self._focus_tests()
 
-    def key_escape(self) -> None:
+    def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
-        if field.display:
+        if field.display or self.test_filter.text:
             field.value = ""
             field.display = False
-            self.set_focus(None)
+            self._set_filter(TestFilter("", self.test_filter.failures_only))
+            self._focus_tests()
 
     def action_failures_only(self) -> None:
-        self.failures_only = not self.failures_only
-        self._rebuild = True
-        self.notify("Showing only failures." if self.failures_only else "Showing all tests.")
+        self._set_filter(TestFilter(self.test_filter.text, not self.test_filter.failures_only))
+
+    def _set_filter(self, test_filter: TestFilter) -> None:
+        self.test_filter = test_filter
+        self.query_one(PaneGrid).set_filter(test_filter)
+        indicators = self.query_one("#indicators", Static)
+        indicators.display = test_filter.active
+        indicators.update(
+            f"[b reverse] {test_filter.describe()} [/]  [dim]escape or o: all tests[/]"
+        )
+        self._redraw = True
+
+    def action_toggle_tables(self) -> None:
+        tables = self.query_one(LiveTables)
+        tables.display = not tables.display
+
+    # -- moving between tests --------------------------------------------------
+
+    def action_next_failure(self, direction: int) -> None:
+        grid = self.query_one(PaneGrid)
+        failures = grid.failures()
+        if not failures:
+            self.notify("No failures to go to.")
+            return
+        if self.selected in failures:
+            index = (failures.index(self.selected) + direction) % len(failures)
+        else:
+            index = 0 if direction > 0 else len(failures) - 1
+        grid.reveal(failures[index])
+
+    def _focus_tests(self, *, first_failure: bool = False) -> None:
+        """Focus a test: the first failure (when a run ends), else the one last under the
+        cursor, else the first failure, else the first test."""
+        if self.screen is not self.screen_stack[0]:
+            return  # the detail or help screen is open: the panes wait
+        grid = self.query_one(PaneGrid)
+        failures = grid.failures()
+        target = None if first_failure else self.selected
+        if target is None or target not in self.state.tests or not grid.is_open(target):
+            target = failures[0] if failures else grid.first_test()
+        if target is not None:
+            grid.reveal(target, unfold=first_failure)
+
+    @on(TestList.Highlighted)
+    def _highlighted(self, event: TestList.Highlighted) -> None:
+        self.selected = event.nodeid
+        self._redraw = True
+
+    @on(TestList.Chosen)
+    def _open_test(self, event: TestList.Chosen) -> None:
+        self.open_test(event.nodeid)
+
+    def open_test(self, nodeid: str) -> None:
+        test = self.state.tests.get(nodeid)
+        if test is not None:
+            recent = self.launcher.recent_durations(nodeid)
+            self.push_screen(TestDetailScreen(test, self.state_dir, recent))
+
+    @on(TestDetailScreen.Step)
+    def _step_detail(self, event: TestDetailScreen.Step) -> None:
+        failures = self.query_one(PaneGrid).failures()
+        if not failures:
+            self.notify("No failures to go to.")
+            return
+        here = failures.index(event.nodeid) if event.nodeid in failures else -1
+        target = failures[(here + event.direction) % len(failures)]
+        self.pop_screen()
+        self.selected = target
+        self.query_one(PaneGrid).reveal(target)
+        self.open_test(target)
 
     # -- screens ---------------------------------------------------------------
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(help_sections(), [RERUN_POLICY]))
 
-    @on(PathPane.TestChosen)
-    def _open_test(self, event: PathPane.TestChosen) -> None:
-        test = self.state.tests.get(event.nodeid)
-        if test is not None:
-            recent = self.launcher.recent_durations(event.nodeid)
-            self.push_screen(TestDetailScreen(test, recent))
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
+            # Textual lists Quit already; ctrl+c and escape are keys, not commands.
+            if not isinstance(binding, Binding) or binding.action in ("quit", "interrupt"):
+                continue
+            if binding.action == "clear_filter":
+                continue
             yield SystemCommand(
                 binding.description,
                 f"{binding.description} (key: {binding.key_display or binding.key})",
@@ -228,83 +427,71 @@ class DashboardApp(App[int]):
 
     # -- drawing ---------------------------------------------------------------
 
-    async def draw(self, now: float | None = None) -> None:
+    def draw(self, now: float | None = None) -> None:
         """Draw the latest state; only tests that changed since the last frame are touched."""
-        async with self._drawing:
-            await self._draw(now)
-
-    async def _draw(self, now: float | None) -> None:
         state = self.state
+        now = time.time() if now is None else now
         try:
             header = self.query_one(RunHeader)
-            header.show(state, now if now is not None else time.time())
+            grid = self.query_one(PaneGrid)
         except NoMatches:  # the app is shutting down and its widgets are gone
             return
-        if state is self._rendered and not self._rebuild:
-            return
-        rebuild, dirty = self._rebuild, self._dirty
-        self._rebuild, self._dirty = False, set()
-        panes = await self._panes(state, fresh=rebuild)
-        if rebuild:
-            by_path: dict[str, list[TestState]] = defaultdict(list)
-            for test in state.tests_in_order():
-                by_path[test.critical_path].append(test)
-                self._pane_of[test.nodeid] = test.critical_path
-            for path, pane in panes.items():
-                pane.rebuild(by_path.get(path, []), self.visible)
-        else:
-            changed: dict[str, list[TestState]] = defaultdict(list)
-            position = self._position(state)
-            for nodeid in sorted(dirty, key=lambda n: position.get(n, len(position))):
-                test = state.tests.get(nodeid)
-                if test is None:
-                    continue
-                moved_from = self._pane_of.get(nodeid)
-                if moved_from is not None and moved_from != test.critical_path:
-                    panes[moved_from].sync([test], lambda _t: False)
-                self._pane_of[nodeid] = test.critical_path
-                changed[test.critical_path].append(test)
-            for path, tests in changed.items():
-                panes[path].sync(tests, self.visible)
-        active = state.status in ("pending", "running")
-        for path, pane in panes.items():
-            stats = state.paths.get(path)
-            if stats is not None:
-                pane.show_stats(stats, active)
-        self._rendered = state
-        if state.finished and self.final_drawn_at is None:
-            self.final_drawn_at = time.monotonic()
+        header.show(state, self.scope, now)
+        selected = state.tests.get(self.selected) if self.selected else None
+        self.query_one(StatusLine).show(state, selected, now)
+        if state is not self._rendered or self._redraw:
+            dirty, self._dirty = self._dirty, set()
+            self._redraw = False
+            # Someone else set `state` (a test, a snapshot): let the grid compare states.
+            grid.show(state, dirty if state is self._folded else None)
+            self.query_one(ProblemsPanel).show(state, self.launcher.paths)
+            self._rendered = state
+        self._keep_focus(state)
 
-    def _position(self, state: RunState) -> dict[str, int]:
-        """Each test's place in the run order, so new tests are listed in collection order."""
-        if self._order_of is not state.order:
-            self._order_of = state.order
-            self._positions = {nodeid: i for i, nodeid in enumerate(state.order)}
-        return self._positions
-
-    async def _panes(self, state: RunState, *, fresh: bool) -> dict[str, PathPane]:
-        """One pane per critical path with tests, in the state's order; new paths get new panes."""
-        grid = self.query_one("#panes", Grid)
-        existing = {pane.path: pane for pane in grid.query(PathPane)}
-        wanted = [p for p in state.path_order if state.paths[p].counts.total]
-        for path, pane in existing.items():
-            if path not in wanted:
-                pane.remove()
-        panes = {}
-        for path in wanted:
-            pane = existing.get(path)
-            if pane is None:
-                pane = PathPane(path)
-                await grid.mount(pane)
-            panes[path] = pane
-        if fresh:
-            self._pane_of.clear()
-        return panes
+    def _keep_focus(self, state: RunState) -> None:
+        """When a run has ended, the first failure; never a widget that is gone; never none."""
+        main = self.screen_stack[0]
+        if state.finished and self._focus_after_run and not self.running:
+            self._focus_after_run = False
+            self.call_after_refresh(self._focus_tests, first_failure=True)
+        elif main.focused is not None and not main.focused.is_attached:
+            main.set_focus(None)  # Textual could leave it on a removed pane (see PaneGrid)
+            self.call_after_refresh(self._focus_tests)
+        elif main.focused is None and self.query_one(PaneGrid).panes:
+            self.call_after_refresh(self._focus_tests)
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Open the dashboard on the suite `args` name; the exit status is the last run's."""
-    with Launcher(args, cwd=Path.cwd()) as launcher:
+def _planned(plan: Plan) -> Callable[[], Plan | None]:
+    return lambda: plan
+
+
+def help_sections() -> list[Section]:
+    """Every key, from the bindings of the app and of each widget that has keys."""
+    return [
+        ("Everywhere", keys_of(DashboardApp.BINDINGS)),
+        ("In a pane", keys_of(TestList.BINDINGS) + keys_of(GroupLine.BINDINGS)),
+        ("On a test's detail", keys_of(TestDetailScreen.BINDINGS)),
+        (
+            "On the tables",
+            [
+                *keys_of(LiveTables.BINDINGS),
+                ("up/down", "move between rows (the cursor stays on its row as rows arrive)"),
+            ],
+        ),
+        (
+            "Moving around",
+            [
+                ("tab/shift+tab", "next/previous pane, the tables"),
+                ("ctrl+p", "command palette: every action by name"),
+                ("ctrl+q", "quit at once"),
+            ],
+        ),
+    ]
+
+
+def run_app(options: Options) -> int:
+    """Open the dashboard; the exit status is that of the last run that ended by itself."""
+    with Launcher(options, cwd=Path.cwd()) as launcher:
         app = DashboardApp(launcher)
-        app.run()
-        return exit_code(app.state)
+        status = app.run()
+        return 0 if status is None else status

@@ -1,16 +1,16 @@
 """`mcp-dashboard`: run a pytest suite and watch it; `--ci` is the headless front end.
 
-`mcp-dashboard --ci [PATHS…]` runs pytest through the runner, prints a line per
-finished test and a summary per critical path, records the run in the history,
-and exits with pytest's own status. Without `--ci` and without a terminal on
-stdout it does the same; with a terminal it opens the interactive dashboard
-when that is installed.
+`mcp-dashboard --ci [PATHS…]` runs pytest through the runner, prints what
+`pytest -q` would (with the table per critical path), records the run in the
+history, and exits with pytest's own status. Without `--ci` and without a
+terminal on stdout it does the same; with a terminal it opens the dashboard.
+Options are parsed once, here, into `options.Options`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -19,72 +19,52 @@ from pathlib import Path
 from typing import TextIO
 
 from mcp_dashboard.github_summary import markdown_summary
-from mcp_dashboard.headless import HeadlessPrinter
+from mcp_dashboard.headless import HeadlessPrinter, wants_colour
 from mcp_dashboard.launch import Launcher, exit_code
+from mcp_dashboard.options import Options, parse
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import RunState, reduce
 
-OUTPUT_TAIL = 40
 
+def version() -> str:
+    """`mcp-dashboard 0.1.0 (pytest 8.4.2, textual 8.2.8, Python 3.11.7)`."""
+    from importlib import metadata
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mcp-dashboard",
-        description="Run a pytest suite live. With no PATHS: the realistic integration suite.",
+    def of(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    python = sys.version.split()[0]
+    return (
+        f"mcp-dashboard {of('mcp-service-dashboard')} "
+        f"(pytest {of('pytest')}, textual {of('textual')}, Python {python})"
     )
-    parser.add_argument("paths", nargs="*", metavar="PATHS", help="test files, dirs or node ids")
-    parser.add_argument("--ci", action="store_true", help="plain text output, pytest's exit status")
-    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression")
-    parser.add_argument("-m", dest="markexpr", metavar="EXPR", help="pytest -m marker expression")
-    parser.add_argument("--category", metavar="NAME", help="only tests with this marker")
-    parser.add_argument("--pattern", metavar="TEXT", help="only node ids / files containing TEXT")
-    parser.add_argument(
-        "--rerun-failed",
-        action="store_true",
-        help="run exactly the tests that failed or errored in the last run of the same PATHS, "
-        "and the test it was running if it died",
-    )
-    parser.add_argument("--json-report", type=Path, metavar="FILE", help="pytest-json-report file")
-    parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="JUnit XML report file")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also print each step line")
-    parser.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (or auto)")
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="MCP_DATABASE_URL for the tests (default: $MCP_DATABASE_URL, else a new SQLite "
-        "file per run); a SQLite file or PostgreSQL shows live tables",
-    )
-    parser.add_argument("--history", type=Path, metavar="FILE", help="run history SQLite file")
-    parser.add_argument(
-        "--monitor",
-        action="store_true",
-        help="no tests: watch a running service's tables (database from --database-url "
-        "or MCP_DATABASE_URL)",
-    )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    options = parse(sys.argv[1:] if argv is None else argv, version=version())
     # The suite's database, like the service's: the flag, else the environment, else
     # (in Run) a fresh SQLite file per run.
-    args.database_url = args.database_url or os.environ.get("MCP_DATABASE_URL") or None
-    if args.monitor:
-        return monitor(args)
-    if not args.ci and sys.stdout.isatty():
+    database_url = options.database_url or os.environ.get("MCP_DATABASE_URL") or None
+    options = dataclasses.replace(options, database_url=database_url)
+    if options.monitor:
+        return monitor(options)
+    if not options.ci and sys.stdout.isatty():
         from mcp_dashboard.app import run_app
 
-        return run_app(args)
-    return run_ci(args, sys.stdout)
+        return run_app(options)
+    return run_ci(options, sys.stdout)
 
 
-def monitor(args: argparse.Namespace) -> int:
+def monitor(options: Options) -> int:
     from mcp_dashboard.monitor import MonitorApp, describe
     from mcp_service.config import Settings
     from mcp_service.errors import MCPServiceError
 
     try:
-        url = args.database_url or Settings.from_env().database_url
+        url = options.database_url or Settings.from_env().database_url
         describe(url)
     except (ValueError, MCPServiceError) as exc:
         print(f"mcp-dashboard: error: {exc}", file=sys.stderr)
@@ -96,10 +76,10 @@ def monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_ci(args: argparse.Namespace, out: TextIO) -> int:
-    with Launcher(args, Path.cwd()) as launcher:
+def run_ci(options: Options, out: TextIO) -> int:
+    with Launcher(options, Path.cwd()) as launcher:
         targets = launcher.initial_targets()
-        if args.rerun_failed:
+        if options.rerun_failed:
             message, failed = launcher.last_failures()
             out.write(message + "\n")
             if failed is None:
@@ -107,12 +87,15 @@ def run_ci(args: argparse.Namespace, out: TextIO) -> int:
             targets = failed
         config = launcher.config(targets)
         run_id = launcher.begin(config)
-        printer = HeadlessPrinter(out, verbose=args.verbose)
+        printer = HeadlessPrinter(
+            out,
+            verbosity=options.verbosity,
+            steps=options.steps,
+            colour=wants_colour(out, options.color, os.environ),
+        )
         state, run = asyncio.run(drive(config, printer))
         state = launcher.finish(run_id, state)
-    printer.summary(state)
-    if state.status == "aborted" or state.exit_status in (3, 4) or state.started_at is None:
-        _output_tail(out, list(run.output))
+    printer.summary(state, list(run.output))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as handle:
@@ -139,13 +122,6 @@ async def drive(config: RunConfig, printer: HeadlessPrinter) -> tuple[RunState, 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     return state, run
-
-
-def _output_tail(out: TextIO, lines: list[str]) -> None:
-    tail = [line for line in lines if line.strip()][-OUTPUT_TAIL:]
-    if tail:
-        out.write(f"--- pytest output (last {len(tail)} lines) ---\n")
-        out.write("\n".join(tail) + "\n")
 
 
 if __name__ == "__main__":

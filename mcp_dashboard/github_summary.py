@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 
-from mcp_dashboard.headless import closing_line
 from mcp_dashboard.state import RunState
-from mcp_dashboard.status import OUTCOMES
+from mcp_dashboard.status import OUTCOMES, RunStatus, TestStatus, needs_rerun
+from mcp_dashboard.summary import closing_line
 
 MAX_TRACEBACK_CHARS = 20_000  # GitHub caps a step summary at 1 MiB
-ICONS = {"passed": "✅", "failed": "❌", "aborted": "💥", "cancelled": "⏹️"}
+ICONS = {
+    RunStatus.PASSED: "✅",
+    RunStatus.FAILED: "❌",
+    RunStatus.ABORTED: "💥",
+    RunStatus.CANCELLED: "⏹️",
+}
 
 
 def markdown_summary(state: RunState) -> str:
@@ -29,7 +34,7 @@ def markdown_summary(state: RunState) -> str:
         cells = [
             _cell(stats.name),
             str(c.total),
-            *(str(getattr(c, o)) for o in OUTCOMES),
+            *(str(c.of(o)) for o in OUTCOMES),
             str(c.pending + c.running + c.interrupted),
             f"{stats.duration:.2f}s",
             slowest,
@@ -42,15 +47,15 @@ def markdown_summary(state: RunState) -> str:
         lines += ["", "### Flaky and slower tests", ""]
         lines += [f"- flaky: `{t.nodeid}`" for t in flaky]
         lines += [f"- slower: `{t.nodeid}` {t.duration:.2f}s" for t in slower]
-    problems = [p for p in state.collect_problems if p.outcome == "failed"]
-    failures = [t for t in tests if t.status in ("failed", "error", "interrupted")]
+    problems = state.collection_errors
+    failures = [t for t in tests if needs_rerun(t.status)]
     if problems or failures:
         lines += ["", "### Failures", ""]
     for problem in problems:
         lines += _details(f"ERROR collecting {problem.nodeid}", problem.longrepr)
     for test in failures:
         body = test.longrepr
-        if test.status == "interrupted":
+        if test.status == TestStatus.INTERRUPTED:
             steps = "\n".join(f"last step: {s.message}" for s in test.steps[-3:])
             body = f"The run ended during this test.\n{steps}".rstrip()
         lines += _details(f"{test.status.upper()} [{test.critical_path}] {test.nodeid}", body)

@@ -1,161 +1,279 @@
-"""The `--ci` front end: plain text drawn from `RunState` alone.
+"""The `--ci` front end: plain text drawn from `RunState` alone, shaped like `pytest -q`.
 
-While the run goes: one line per finished test, labelled by its critical path
-(and, with `verbose`, each step line as it arrives). At the end: a table per
-critical path, flaky and slower tests, every failure's traceback and captured
-output, and a closing line in pytest's own words ("3 passed, 1 failed in 2.10s").
+While the run goes: one character per finished test (`.` `F` `E` `s` `x` `X`, and
+`!` for a test the run died in), with pytest's `[ 42%]` at the end of each line;
+with `-v`, one line per test instead (and with `--steps`, each step line as it
+arrives). At the end, as pytest does: errors, failures with their tracebacks and
+captured output, the warnings, then the table per critical path (or module),
+flaky and slower tests, pytest's short test summary (failures, errors, skip and
+xfail reasons), and its closing line. Colour when writing to a terminal.
+
+If pytest stopped before running anything (a usage error), its own words are
+printed first and nothing else pretends a run happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
 from mcp_dashboard.state import RunState, TestState
-from mcp_dashboard.status import OUTCOMES
+from mcp_dashboard.status import OUTCOMES, RunStatus, TestStatus
+from mcp_dashboard.summary import closing_line, plural
 
+WIDTH = 80
 LABELS = {
-    "passed": "PASSED",
-    "failed": "FAILED",
-    "error": "ERROR",
-    "skipped": "SKIPPED",
-    "xfailed": "XFAIL",
-    "xpassed": "XPASS",
-    "interrupted": "INTERRUPTED",
+    TestStatus.PASSED: "PASSED",
+    TestStatus.FAILED: "FAILED",
+    TestStatus.ERROR: "ERROR",
+    TestStatus.SKIPPED: "SKIPPED",
+    TestStatus.XFAILED: "XFAIL",
+    TestStatus.XPASSED: "XPASS",
+    TestStatus.INTERRUPTED: "INTERRUPTED",
 }
-RULE = "=" * 78
+LETTERS = {
+    TestStatus.PASSED: ".",
+    TestStatus.FAILED: "F",
+    TestStatus.ERROR: "E",
+    TestStatus.SKIPPED: "s",
+    TestStatus.XFAILED: "x",
+    TestStatus.XPASSED: "X",
+    TestStatus.INTERRUPTED: "!",
+}
+_ANSI = {"red": "31", "green": "32", "yellow": "33", "magenta": "35", "bold": "1"}
+COLOURS = {
+    TestStatus.PASSED: "green",
+    TestStatus.FAILED: "red",
+    TestStatus.ERROR: "red",
+    TestStatus.SKIPPED: "yellow",
+    TestStatus.XFAILED: "yellow",
+    TestStatus.XPASSED: "yellow",
+    TestStatus.INTERRUPTED: "magenta",
+}
+
+
+def wants_colour(out: TextIO, choice: bool | None, environ: Mapping[str, str]) -> bool:
+    """pytest's --color=yes/no when given; else NO_COLOR / FORCE_COLOR; else a terminal."""
+    if choice is not None:
+        return choice
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return out.isatty()
 
 
 class HeadlessPrinter:
     """Call `update(old, new, nodeid)` after each event, `summary(state)` at the end."""
 
-    def __init__(self, out: TextIO, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        verbosity: int = 0,
+        steps: bool = False,
+        colour: bool = False,
+    ) -> None:
         self.out = out
-        self.verbose = verbose
+        self.verbose = verbosity > 0
+        self.steps = steps
+        self.colour = colour
+        self._column = 0  # characters on the current progress line (quiet mode)
+
+    # -- while the run goes ------------------------------------------------------
 
     def update(self, old: RunState, new: RunState, nodeid: str | None = None) -> None:
-        if new.collection_complete and not old.collection_complete:
-            self._collected(new)
-        for problem in new.collect_problems[len(old.collect_problems) :]:
-            if problem.outcome == "failed":
-                self._line(f"ERROR collecting {problem.nodeid}")
+        if self.verbose and new.collection_complete and not old.collection_complete:
+            self._line(collected_line(new))
         if nodeid is not None:
-            before, after = old.tests.get(nodeid), new.tests.get(nodeid)
+            after = new.tests.get(nodeid)
             if after is not None:
-                self._test(new, before, after)
+                self._test(new, old.tests.get(nodeid), after)
         if new.finished and not old.finished:
             for test in new.tests_in_order():
                 previous = old.tests.get(test.nodeid)
                 if previous is not None and previous.status != test.status:
                     self._test(new, previous, test)
 
-    def _collected(self, state: RunState) -> None:
-        paths = len({t.critical_path for t in state.tests.values()})
-        deselected = f", {state.deselected} deselected" if state.deselected else ""
-        workers = f", {state.workers} workers" if state.workers else ""
-        self._line(
-            f"collected {_plural(state.collected, 'test')} in "
-            f"{_plural(paths, 'critical path')}{deselected}{workers}"
-        )
-
     def _test(self, state: RunState, before: TestState | None, after: TestState) -> None:
-        if self.verbose:
+        if self.steps:
             seen = {s.index for s in before.steps} if before else set()
             for step in after.steps:
                 if step.index not in seen:
-                    self._line(
-                        f"    [{after.critical_path}] {after.name or after.nodeid}: {step.message}"
-                    )
-        if after.finished and not (before and before.finished):
+                    self._line(f"    {_group(after)}{_short(after)}: {step.message}")
+        if not after.finished or (before is not None and before.finished):
+            return
+        if self.verbose:
             done, total = state.progress
             width = len(str(total))
-            label = LABELS.get(after.status, after.status.upper())
+            label = self._paint(f"{LABELS[after.status]:<11}", COLOURS[after.status])
             self._line(
-                f"[{done:>{width}}/{total}] {label:<11} [{after.critical_path}] "
-                f"{after.nodeid} ({after.duration:.2f}s)"
+                f"[{done:>{width}}/{total}] {label} {_group(after)}{after.nodeid} "
+                f"({after.duration:.2f}s)"
             )
+            return
+        self._progress(state, after)
 
-    def summary(self, state: RunState) -> None:
-        self._line("")
-        self._line(_title("summary by critical path"))
-        for row in path_table(state):
-            self._line(row)
-        self._history(state)
-        self._collect_problems(state)
+    def _progress(self, state: RunState, test: TestState) -> None:
+        """pytest -q: a character per test, ` [ 42%]` closing each line (79 columns, as
+        pytest's terminal reporter lays it out at 80)."""
+        self._write(self._paint(LETTERS[test.status], COLOURS[test.status]))
+        self._column += 1
+        done, total = state.progress
+        if self._column + len(" [100%]") + 1 >= WIDTH:
+            self._write(f" [{_percent(done, total)}]\n")
+            self._column = 0
+
+    def _end_progress(self, state: RunState) -> None:
+        if self._column:
+            done, total = state.progress
+            message = f" [{_percent(done, total)}]"
+            self._write(message.rjust(WIDTH - self._column - 1) + "\n")
+            self._column = 0
+
+    # -- at the end --------------------------------------------------------------
+
+    def summary(self, state: RunState, output: list[str] | None = None) -> None:
+        self._end_progress(state)
+        if state.started_at is None or state.exit_status == 4:
+            self._did_not_start(state, output or [])
+            return
+        if state.exit_status == 3 and output:
+            self._output_tail(output)
+        self._errors(state)
         self._failures(state)
         self._warnings(state)
+        if state.tests:
+            self._title("summary by critical path" if _any_marked(state) else "summary by module")
+            for row in path_table(state):
+                self._line(row)
+        self._history(state)
         if state.ignored_lines:
             # A damaged stream is survived, never hidden: its results may be incomplete.
             self._line(
-                f"event stream: {_plural(state.ignored_lines, 'line')} skipped "
+                f"event stream: {plural(state.ignored_lines, 'line')} skipped "
                 "(not valid events: garbage, truncated or over 1 MiB)"
             )
-        self._line(_title(f"{closing_line(state)}"))
-        self._line(f"run {state.status}: {state.reason}" + _exit(state))
+        self._short_summary(state)
+        self._line(self._paint(closing_line(state), _closing_colour(state)))
+        if state.status in (RunStatus.ABORTED, RunStatus.CANCELLED) or state.exit_status not in (
+            0,
+            1,
+        ):
+            self._line(f"run {state.status}: {state.reason}{_exit(state)}")
 
-    def _history(self, state: RunState) -> None:
-        if state.history_window is None:
+    def _did_not_start(self, state: RunState, output: list[str]) -> None:
+        """A usage error (or pytest could not start): pytest's words, and what it means."""
+        lines = [line for line in output if line.strip()][-40:] or state.output.splitlines()
+        errors = [i for i, line in enumerate(lines) if line.startswith("ERROR")]
+        for line in lines[errors[0] if errors else 0 :]:  # from pytest's "ERROR:" on
+            self._line(line)
+        self._line(self._paint(f"run {state.status}: {state.reason}{_exit(state)}", "red"))
+
+    def _output_tail(self, output: list[str]) -> None:
+        self._title("pytest's own output")
+        for line in [line for line in output if line.strip()][-40:]:
+            self._line(line)
+
+    def _errors(self, state: RunState) -> None:
+        errors = [t for t in state.tests_in_order() if t.status == TestStatus.ERROR]
+        if not state.collection_errors and not errors:
             return
-        tests = state.tests_in_order()
-        flaky = [t for t in tests if t.flaky]
-        slower = [t for t in tests if t.slower]
-        window = state.history_window
-        self._line(f"flaky (passed and failed within the last {window} runs): {len(flaky)}")
-        for test in flaky:
-            self._line(f"  FLAKY  [{test.critical_path}] {test.nodeid}")
-        self._line(
-            f"slower (over 2x the median of recent passing runs and over 0.2s): {len(slower)}"
-        )
-        for test in slower:
-            median = test.history.median if test.history else None
-            self._line(
-                f"  SLOWER [{test.critical_path}] {test.nodeid} {test.duration:.2f}s"
-                f" (median {median or 0:.2f}s)"
-            )
-
-    def _collect_problems(self, state: RunState) -> None:
-        for problem in state.collect_problems:
-            if problem.outcome != "failed":
-                continue
-            self._line(_title(f"ERROR collecting {problem.nodeid}", "_"))
-            self._line(problem.longrepr)
+        self._title("ERRORS")
+        for problem in state.collection_errors:
+            self._title(f"ERROR collecting {problem.nodeid}", "_")
+            self._line(problem.longrepr.rstrip())
+        for test in errors:
+            when = next((p.when for p in test.phases if p.outcome == "failed"), "setup")
+            self._title(f"ERROR at {when} of {_head(test)}", "_")
+            self._report(test)
 
     def _failures(self, state: RunState) -> None:
-        failures = [t for t in state.tests_in_order() if t.status in ("failed", "error")]
-        interrupted = [t for t in state.tests_in_order() if t.status == "interrupted"]
-        if failures:
-            self._line(_title("failures"))
+        failures = [t for t in state.tests_in_order() if t.status == TestStatus.FAILED]
+        if not failures:
+            return
+        self._title("FAILURES")
         for test in failures:
-            self._line(_title(f"{LABELS[test.status]} [{test.critical_path}] {test.nodeid}", "_"))
-            self._line(test.longrepr)
-            for name in ("stdout", "stderr", "log"):
-                text = getattr(test, name)
-                if text:
-                    self._line(f"--- captured {name} ---")
-                    self._line(text.rstrip("\n"))
-        for test in interrupted:
-            self._line(f"INTERRUPTED [{test.critical_path}] {test.nodeid}: the run ended during it")
-            for step in test.steps[-3:]:
-                self._line(f"    last step: {step.message}")
+            self._title(_head(test), "_")
+            self._report(test)
+
+    def _report(self, test: TestState) -> None:
+        self._line(test.longrepr.rstrip())
+        for name in ("stdout", "stderr", "log"):
+            text = str(getattr(test, name))
+            if text.strip():
+                self._title(f"Captured {name}", "-")
+                self._line(text.rstrip("\n"))
 
     def _warnings(self, state: RunState) -> None:
         if not state.warning_count:
             return
-        self._line(f"warnings: {state.warning_count}")
+        self._title("warnings summary")
         seen: set[tuple[str, str]] = set()
         for warning in state.warnings:
             key = (warning.category, warning.message)
             if key in seen or len(seen) >= 10:
                 continue
             seen.add(key)
+            if warning.nodeid:
+                self._line(warning.nodeid)
             self._line(
-                f"  {warning.category}: {warning.message} ({warning.filename}:{warning.lineno})"
+                f"  {warning.filename}:{warning.lineno}: {warning.category}: {warning.message}"
             )
+        if state.warning_count > len(seen):
+            self._line(f"  ({plural(state.warning_count, 'warning')} in all)")
+
+    def _history(self, state: RunState) -> None:
+        tests = state.tests_in_order()
+        flaky = [t for t in tests if t.flaky]
+        slower = [t for t in tests if t.slower]
+        if not flaky and not slower:
+            return
+        window = state.history_window
+        if flaky:
+            self._line(f"flaky (passed and failed on the same code within {window} runs):")
+        for test in flaky:
+            self._line(f"  FLAKY  {test.nodeid}")
+        if slower:
+            self._line("slower (over 2x the median of recent passing runs and over 0.2s):")
+        for test in slower:
+            median = test.history.median if test.history else None
+            self._line(f"  SLOWER {test.nodeid} {test.duration:.2f}s (median {median or 0:.2f}s)")
+
+    def _short_summary(self, state: RunState) -> None:
+        lines = short_summary(state)
+        if not lines:
+            return
+        self._title("short test summary info")
+        for line in lines:
+            word = line.split(" ", 1)[0]
+            colour = "red" if word in ("FAILED", "ERROR") else "yellow"
+            self._line(self._paint(word, colour) + line[len(word) :])
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _title(self, text: str, fill: str = "=") -> None:
+        self._line(self._paint(f" {text} ".center(WIDTH, fill), "bold"))
+
+    def _paint(self, text: str, colour: str) -> str:
+        if not self.colour:
+            return text
+        return f"\x1b[{_ANSI[colour]}m{text}\x1b[0m"
 
     def _line(self, text: str) -> None:
+        if self._column:
+            self._write("\n")
+            self._column = 0
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
         try:
-            self.out.write(text + "\n")
+            self.out.write(text)
             self.out.flush()
         except BrokenPipeError:
             # The reader left (`| head`): keep running the suite, print nowhere.
@@ -165,22 +283,84 @@ class HeadlessPrinter:
                 self.out = open(os.devnull, "w")  # noqa: SIM115
 
 
+def collected_line(state: RunState) -> str:
+    marked = {t.critical_path for t in state.tests.values() if t.by_marker}
+    modules = {t.critical_path for t in state.tests.values() if not t.by_marker}
+    groups = [plural(len(marked), "critical path")] if marked else []
+    groups += [plural(len(modules), "module")] if modules or not marked else []
+    deselected = f", {state.deselected} deselected" if state.deselected else ""
+    workers = f", {state.workers} workers" if state.workers else ""
+    tests = plural(state.collected, "test")
+    return f"collected {tests} in {' and '.join(groups)}{deselected}{workers}"
+
+
+def short_summary(state: RunState) -> list[str]:
+    """pytest's "short test summary info" as `-rfEsxX` prints it, plus tests the run died in."""
+    tests = state.tests_in_order()
+    lines = []
+    for test in tests:
+        if test.status == TestStatus.FAILED:
+            lines.append(f"FAILED {test.nodeid}{_message(test)}")
+    for problem in state.collection_errors:
+        lines.append(f"ERROR {problem.nodeid}")
+    for test in tests:
+        if test.status == TestStatus.ERROR:
+            lines.append(f"ERROR {test.nodeid}{_message(test)}")
+    skips: Counter[tuple[str, int | None, str]] = Counter()
+    for test in tests:
+        if test.status == TestStatus.SKIPPED:
+            skips[_skip_place(state, test)] += 1
+    for (path, line, reason), count in skips.items():
+        where = f"{path}:{line}" if line is not None else path
+        lines.append(f"SKIPPED [{count}] {where}: {reason}")
+    for test in tests:
+        if test.status == TestStatus.XFAILED:
+            lines.append(f"XFAIL {test.nodeid}" + (f" - {test.reason}" if test.reason else ""))
+    for test in tests:
+        if test.status == TestStatus.XPASSED:
+            lines.append(f"XPASS {test.nodeid}" + (f" - {test.reason}" if test.reason else ""))
+    for test in tests:
+        if test.status == TestStatus.INTERRUPTED:
+            lines.append(f"INTERRUPTED {test.nodeid} - the run ended during it")
+            lines += [f"    last step: {step.message}" for step in test.steps[-3:]]
+    return lines
+
+
+def _skip_place(state: RunState, test: TestState) -> tuple[str, int | None, str]:
+    crash = test.skip_crash
+    reason = test.reason or "skipped"
+    if crash is None:
+        return test.file or test.nodeid, None, reason
+    path = crash.path
+    if state.rootdir and Path(path).is_absolute():
+        with contextlib.suppress(ValueError):  # another drive (Windows)
+            path = os.path.relpath(path, state.rootdir)
+    return path, crash.lineno, reason
+
+
+def _message(test: TestState) -> str:
+    crash = test.crash
+    if crash is None or not crash.message:
+        return ""
+    return " - " + crash.message.splitlines()[0]
+
+
 def path_table(state: RunState) -> list[str]:
-    """The per-critical-path table as aligned text rows (header, paths, total)."""
-    header = ["critical path", "tests", *OUTCOMES, "not run", "total", "slowest"]
+    """The per-group table as aligned text rows (header, groups, total)."""
+    header = ["group", "tests", *OUTCOMES, "not run", "total", "slowest"]
     rows: list[list[str]] = []
     for stats in state.path_stats():
         c = stats.counts
         slowest = "-"
         if stats.slowest:
             test = state.tests.get(stats.slowest)
-            name = test.name if test is not None and test.name else _short(stats.slowest)
+            name = test.name if test is not None and test.name else _tail(stats.slowest)
             slowest = f"{stats.slowest_duration:.2f}s {name}"
         rows.append(
             [
                 stats.name,
                 str(c.total),
-                *(str(getattr(c, o)) for o in OUTCOMES),
+                *(str(c.of(o)) for o in OUTCOMES),
                 str(c.pending + c.running + c.interrupted),
                 f"{stats.duration:.2f}s",
                 slowest,
@@ -192,7 +372,7 @@ def path_table(state: RunState) -> list[str]:
         [
             "all",
             str(c.total),
-            *(str(getattr(c, o)) for o in OUTCOMES),
+            *(str(c.of(o)) for o in OUTCOMES),
             str(c.pending + c.running + c.interrupted),
             f"{overall:.2f}s",
             "",
@@ -210,37 +390,39 @@ def path_table(state: RunState) -> list[str]:
     return lines
 
 
-def closing_line(state: RunState) -> str:
-    """pytest's closing words, from the state: '3 passed, 1 failed, 2 skipped in 1.20s'."""
+def _any_marked(state: RunState) -> bool:
+    return any(t.by_marker for t in state.tests.values())
+
+
+def _group(test: TestState) -> str:
+    """`[critical path] ` for a marked test; nothing for a module (the node id names it)."""
+    return f"[{test.critical_path}] " if test.by_marker else ""
+
+
+def _head(test: TestState) -> str:
+    """pytest's head line: `TestClass.test_name[param]`."""
+    _, _, name = test.nodeid.partition("::")
+    return (name or test.nodeid).replace("::", ".")
+
+
+def _short(test: TestState) -> str:
+    return test.name or _head(test)
+
+
+def _percent(done: int, total: int) -> str:
+    return f"{100 * done // total if total else 100:>3}%"
+
+
+def _closing_colour(state: RunState) -> str:
     c = state.counts
-    parts = [f"{getattr(c, o)} {o}" for o in ("failed", "passed", "skipped") if getattr(c, o)]
-    parts += [f"{c.xfailed} xfailed"] if c.xfailed else []
-    parts += [f"{c.xpassed} xpassed"] if c.xpassed else []
-    errors = c.error + sum(1 for p in state.collect_problems if p.outcome == "failed")
-    parts += [f"{errors} error{'s' if errors != 1 else ''}"] if errors else []
-    parts += [f"{c.interrupted} interrupted"] if c.interrupted else []
-    if not parts:
-        parts = ["no tests ran"]
-    return f"{', '.join(parts)} in {elapsed(state):.2f}s"
-
-
-def elapsed(state: RunState) -> float:
-    if state.started_at is None or state.finished_at is None:
-        return 0.0
-    return max(0.0, state.finished_at - state.started_at)
+    if c.failed or c.error or state.collection_errors or state.status != RunStatus.PASSED:
+        return "red"
+    return "yellow" if c.skipped or c.xfailed or c.xpassed else "green"
 
 
 def _exit(state: RunState) -> str:
     return "" if state.exit_status is None else f" (pytest exit status {state.exit_status})"
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _title(text: str, fill: str = "=") -> str:
-    return f" {text} ".center(len(RULE), fill)
-
-
-def _short(nodeid: str, limit: int = 60) -> str:
+def _tail(nodeid: str, limit: int = 60) -> str:
     return nodeid if len(nodeid) <= limit else "…" + nodeid[-(limit - 1) :]

@@ -2,9 +2,10 @@
 
 It answers two questions: which node ids failed in the last run of the same
 PATHS, or were running when it died (`--rerun-failed` runs exactly those), and
-what is unusual about a test now — flaky (both passed and failed within its last
-10 results) or slower (this run's duration over 2x the median of its recent
-passing runs, and over 0.2 s).
+what is unusual about a test now — flaky (it both passed and failed, within its
+last 10 results, on the same code: see fingerprint.py; a test someone broke on
+purpose, or fixed, is not flaky) or slower (this run's duration over 2x the
+median of its recent passing runs, and over 0.2 s).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL,
     ended REAL,
     exit_status INTEGER,
-    status TEXT
+    status TEXT,
+    fingerprint TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_by_paths ON runs (paths, id);
 CREATE TABLE IF NOT EXISTS results (
@@ -86,10 +89,26 @@ class History:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        # Used from the UI thread and, one call at a time, from a worker thread (the app
+        # writes a run's results off the event loop).
+        self._db = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         enter_wal(self._db, 30_000)
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """A history file from before `runs.fingerprint`: add the column (old runs: '')."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "fingerprint" not in columns:
+            with self._transaction():
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+                if "fingerprint" not in columns:  # another process may have added it meanwhile
+                    self._db.execute(
+                        "ALTER TABLE runs ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''"
+                    )
 
     def close(self) -> None:
         self._db.close()
@@ -100,10 +119,13 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start_run(self, paths: Sequence[str], args: Sequence[str], started: float) -> int:
+    def start_run(
+        self, paths: Sequence[str], args: Sequence[str], started: float, fingerprint: str = ""
+    ) -> int:
+        """`fingerprint`: the code the run tests (fingerprint.py); '' when unknown."""
         cursor = self._db.execute(
-            "INSERT INTO runs (paths, args, started) VALUES (?, ?, ?)",
-            (json.dumps(list(paths)), json.dumps(list(args)), started),
+            "INSERT INTO runs (paths, args, started, fingerprint) VALUES (?, ?, ?, ?)",
+            (json.dumps(list(paths)), json.dumps(list(args)), started, fingerprint),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -131,8 +153,8 @@ class History:
     def last_run(self, paths: Sequence[str], before: int | None = None) -> RunRecord | None:
         """The latest finished run of exactly these PATHS."""
         row = self._db.execute(
-            "SELECT * FROM runs WHERE paths = ? AND ended IS NOT NULL AND id < ? "
-            "ORDER BY id DESC LIMIT 1",
+            "SELECT id, paths, args, rootdir, started, ended, exit_status, status FROM runs "
+            "WHERE paths = ? AND ended IS NOT NULL AND id < ? ORDER BY id DESC LIMIT 1",
             (json.dumps(list(paths)), before if before is not None else 2**62),
         ).fetchone()
         if row is None:
@@ -177,18 +199,18 @@ class History:
         """Flaky and slower flags for each test of run `run_id`, from its recent results."""
         rows = self._db.execute(
             """
-            SELECT nodeid, run_id, outcome, duration FROM (
-                SELECT nodeid, run_id, outcome, duration,
-                       ROW_NUMBER() OVER (PARTITION BY nodeid ORDER BY run_id DESC) AS n
-                FROM results
-                WHERE nodeid IN (SELECT nodeid FROM results WHERE run_id = ?) AND run_id <= ?
+            SELECT nodeid, run_id, outcome, duration, fingerprint FROM (
+                SELECT r.nodeid, r.run_id, r.outcome, r.duration, runs.fingerprint,
+                       ROW_NUMBER() OVER (PARTITION BY r.nodeid ORDER BY r.run_id DESC) AS n
+                FROM results r JOIN runs ON runs.id = r.run_id
+                WHERE r.nodeid IN (SELECT nodeid FROM results WHERE run_id = ?) AND r.run_id <= ?
             ) WHERE n <= ? ORDER BY nodeid, run_id DESC
             """,
             (run_id, run_id, window + 1),
         )
-        by_test: dict[str, list[tuple[int, str, float]]] = defaultdict(list)
-        for nodeid, rid, outcome, duration in rows:
-            by_test[nodeid].append((rid, outcome, duration))
+        by_test: dict[str, list[Result]] = defaultdict(list)
+        for nodeid, rid, outcome, duration, fingerprint in rows:
+            by_test[nodeid].append(Result(rid, outcome, duration, fingerprint))
         return [assess_test(nodeid, results, window) for nodeid, results in by_test.items()]
 
     @contextlib.contextmanager
@@ -203,15 +225,26 @@ class History:
         self._db.execute("COMMIT")
 
 
-def assess_test(
-    nodeid: str, results: Sequence[tuple[int, str, float]], window: int = WINDOW
-) -> TestHistory:
-    """`results` newest first, the current run's result first: (run id, outcome, duration)."""
+class Result(NamedTuple):
+    """One recorded result of a test, with the fingerprint of the code its run tested."""
+
+    run_id: int
+    outcome: str
+    duration: float
+    fingerprint: str = ""
+
+
+def assess_test(nodeid: str, results: Sequence[Result], window: int = WINDOW) -> TestHistory:
+    """`results` newest first, the current run's result first.
+
+    Flaky: both passed and failed within the window on the same code as this run (the
+    same fingerprint), so a test broken on purpose, or fixed, is not called flaky."""
     recent = results[:window]
-    outcomes = {outcome for _, outcome, _ in recent}
+    code = results[0].fingerprint
+    outcomes = {r.outcome for r in recent if r.fingerprint == code}
     flaky = TestStatus.PASSED in outcomes and any(is_failed(o) for o in outcomes)
-    current = results[0][2]
-    passing = [duration for _, outcome, duration in results[1 : window + 1] if outcome == "passed"]
+    current = results[0].duration
+    passing = [r.duration for r in results[1 : window + 1] if r.outcome == TestStatus.PASSED]
     median = statistics.median(passing) if len(passing) >= MIN_SAMPLES else None
     slower = median is not None and current > SLOWER_FACTOR * median and current > SLOWER_FLOOR
     return TestHistory(nodeid=nodeid, flaky=flaky, slower=slower, median=median, runs=len(recent))

@@ -6,46 +6,38 @@ run in the same history, and rerun failures by explicit node id.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
 
 from mcp_dashboard.events import HistoryLoaded
+from mcp_dashboard.fingerprint import code_fingerprint
 from mcp_dashboard.history import WINDOW, History, paths_key
-from mcp_dashboard.runner import STATE_DIR, RunConfig
+from mcp_dashboard.options import Options
+from mcp_dashboard.runner import STATE_DIR, RunConfig, prepare_state_dir
 from mcp_dashboard.state import RunState, reduce
+from mcp_dashboard.status import RunStatus
 
-DEFAULT_SUITE = Path("tests") / "integration"
+# Inside this repository, no PATHS means the realistic suite (what `make run` shows).
+REALISTIC_SUITE = Path("tests") / "integration"
+REALISTIC_MARKER = REALISTIC_SUITE / "test_mcp_service_realistic.py"
 HISTORY_FILE = "history.sqlite3"
 
 
 def default_paths(cwd: Path) -> list[str]:
-    """The realistic suite: ./tests/integration, else the one beside this package."""
-    if (cwd / DEFAULT_SUITE).is_dir():
-        return [str(DEFAULT_SUITE)]
-    bundled = Path(__file__).resolve().parent.parent / DEFAULT_SUITE
-    return [str(bundled if bundled.is_dir() else DEFAULT_SUITE)]
-
-
-def selection_args(args: argparse.Namespace) -> list[str]:
-    """-k, and -m joined with --category (a marker name)."""
-    selected = []
-    if args.keyword:
-        selected += ["-k", args.keyword]
-    marks = [m for m in (args.markexpr, args.category) if m]
-    if marks:
-        selected += ["-m", " and ".join(f"({m})" for m in marks) if len(marks) > 1 else marks[0]]
-    return selected
+    """No PATHS: pytest's own discovery (testpaths, rootdir), except in this repository."""
+    if (cwd / REALISTIC_MARKER).is_file():
+        return [str(REALISTIC_SUITE)]
+    return []
 
 
 def exit_code(state: RunState) -> int:
     """pytest's status; a run pytest could not finish is 2 when cancelled, else 3."""
     status = state.exit_status
-    if state.status == "cancelled":
-        return status if status not in (None, 0) else 2
-    if state.status == "aborted":
-        return status if status not in (None, 0) else 3
+    if state.status == RunStatus.CANCELLED:
+        return status if status else 2
+    if state.status == RunStatus.ABORTED:
+        return status if status else 3
     return 3 if status is None else status
 
 
@@ -60,19 +52,22 @@ def node_targets(rootdir: str, nodeids: list[str]) -> list[str]:
 class Launcher:
     def __init__(
         self,
-        args: argparse.Namespace,
+        options: Options,
         cwd: Path | None = None,
         *,
         state_dir: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.args = args
+        self.options = options
         self.cwd = cwd or Path.cwd()
         self.state_dir = state_dir
         self.env = env or {}
-        self.paths: list[str] = list(args.paths or default_paths(self.cwd))
-        self.key = paths_key(self.paths, self.cwd)
-        self.history_path: Path = args.history or self.cwd / STATE_DIR / HISTORY_FILE
+        self.paths: list[str] = list(options.paths or default_paths(self.cwd))
+        # No PATHS (pytest's discovery) is remembered as the directory it ran in.
+        self.key = paths_key(self.paths or [str(self.cwd)], self.cwd)
+        if options.history is None:
+            prepare_state_dir(self.cwd / STATE_DIR)
+        self.history_path: Path = options.history or self.cwd / STATE_DIR / HISTORY_FILE
         self.history = History(self.history_path)
 
     def __enter__(self) -> Launcher:
@@ -89,7 +84,7 @@ class Launcher:
 
     def last_failures(self) -> tuple[str, list[str] | None]:
         """What `--rerun-failed` runs: the failed and errored ids of the last run of these PATHS."""
-        shown = " ".join(self.paths)
+        shown = " ".join(self.paths) or str(self.cwd)
         last = self.history.last_run(self.key)
         if last is None:
             return f"no earlier run of {shown} in {self.history_path}: nothing to rerun", None
@@ -102,20 +97,23 @@ class Launcher:
         return message, node_targets(last.rootdir, failed)
 
     def config(self, targets: list[str]) -> RunConfig:
+        options = self.options
         return RunConfig(
-            pytest_args=[*targets, *selection_args(self.args)],
+            pytest_args=[*targets, *options.pytest_options, *options.selection()],
             cwd=self.cwd,
-            database_url=self.args.database_url,
-            json_report=self.args.json_report,
-            junit_xml=self.args.junit_xml,
-            workers=self.args.workers,
-            pattern=self.args.pattern,
+            database_url=options.database_url,
+            json_report=options.json_report,
+            junit_xml=options.junit_xml,
+            pattern=options.pattern,
             state_dir=self.state_dir,
             env=self.env,
         )
 
     def begin(self, config: RunConfig) -> int:
-        return self.history.start_run(self.key, [*config.pytest_args], time.time())
+        """Record the start of a run (blocking: git and the history file; the app calls it
+        from a worker thread)."""
+        fingerprint = code_fingerprint(self.cwd)
+        return self.history.start_run(self.key, [*config.pytest_args], time.time(), fingerprint)
 
     def finish(self, run_id: int, state: RunState) -> RunState:
         """Record the run, then fold in what the history says (flaky, slower)."""

@@ -19,7 +19,7 @@ from mcp_dashboard.widgets.live_tables import LiveTables
 
 
 class MonitorApp(App[int]):
-    CSS_PATH = "dashboard.tcss"
+    CSS_PATH = Path(__file__).with_name("dashboard.tcss")  # package data
     TITLE = "mcp-dashboard --monitor"
     AUTO_FOCUS = "DataTable"
 

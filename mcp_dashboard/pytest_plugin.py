@@ -4,13 +4,15 @@
 JSON lines to, one `os.write` per line on an `O_APPEND` descriptor, so each line
 lands whole and is visible to a reader at once (no buffering to flush).
 
-Under pytest-xdist the controller writes everything pytest reports to it
-(run start and finish, collection errors, test start, phase reports, warnings),
-so each report appears exactly once. The workers run the tests, so they write
-what only they see: the step lines, live, straight to the same file (appends of
-whole lines from several processes do not interleave on a local file system),
-and the first worker (gw0) writes the collected test list with markers and
-locations, which the controller never receives.
+One object per role is registered at configure time. Without xdist,
+`SessionStream` writes everything. Under pytest-xdist, `ControllerStream`
+writes everything pytest reports to the controller (run start and finish,
+collection errors, test start, phase reports, warnings), so each report appears
+exactly once; each worker's `WorkerStream` writes what only workers see: the
+step lines, live, straight to the same file (appends of whole lines from several
+processes do not interleave on a local file system), and the first worker (gw0)
+the collected test list with markers and locations, which the controller never
+receives.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Generator, Sequence
-from typing import Any
+from io import StringIO
 
 import pytest
+from _pytest._io import TerminalWriter  # what `report.longreprtext` renders with
 
 from mcp_dashboard.events import (
     MAX_STEP_BYTES,
@@ -45,6 +49,7 @@ from mcp_dashboard.events import (
 EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
 STEP_LOGGER = "mcp.steps"
 COLLECTION_PART = 500  # tests per collection event: keeps every line small
+FIRST_WORKER = "gw0"  # the worker that sends the collected tests
 _PLUGIN_NAME = "mcp-dashboard-events"
 
 
@@ -68,15 +73,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("mcp_events") or os.environ.get(EVENTS_ENV)
-    if path:
-        config.pluginmanager.register(EventStream(config, path), _PLUGIN_NAME)
+    if not path:
+        return
+    stream: _Stream
+    if getattr(config, "workerinput", None) is not None:
+        stream = WorkerStream(config, path)
+    elif _distributes(config):
+        stream = ControllerStream(config, path)
+    else:
+        stream = SessionStream(config, path)
+    config.pluginmanager.register(stream, _PLUGIN_NAME)
+
+
+def _distributes(config: pytest.Config) -> bool:
+    """xdist will run the tests in workers: its own test (`_is_distribution_mode`), whose
+    options its `pytest_cmdline_main` settled before any `pytest_configure` runs."""
+    if config.getoption("collectonly"):
+        return False
+    option = config.option
+    return getattr(option, "dist", "no") != "no" and bool(getattr(option, "tx", None))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     pattern = config.getoption("mcp_pattern")
     if not pattern:
         return
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         (kept if pattern in item.nodeid or pattern in str(item.path) else dropped).append(item)
     if dropped:
@@ -137,126 +160,22 @@ class _StepHandler(logging.Handler):
             self.handleError(record)
 
 
-class EventStream:
-    """The hooks; `role` decides which events this process owns (see the module docstring)."""
+class _Stream:
+    """What every role shares: the file, and the step lines of the tests it runs."""
 
     def __init__(self, config: pytest.Config, path: str) -> None:
         self.config = config
         self.writer = _Writer(path)
-        workerinput = getattr(config, "workerinput", None)
-        self.worker: str | None = workerinput["workerid"] if workerinput else None
-        self.role = "worker" if workerinput else "single"
-        self.started = time.time()
-        self.totals: Counter[str] = Counter()
-        self.deselected = 0
+        self.worker: str | None = None
         self.handler: _StepHandler | None = None
-
-    # -- run -----------------------------------------------------------------
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.role == "single" and self.config.pluginmanager.has_plugin("dsession"):
-            self.role = "controller"
-        if self.role == "worker":
-            return
-        workers = getattr(self.config.option, "numprocesses", None) if self.is_controller else 0
-        self.writer.write(
-            RunStart(
-                time=time.time(),
-                pid=os.getpid(),
-                args=tuple(str(a) for a in self.config.invocation_params.args),
-                rootdir=str(self.config.rootpath),
-                invocation_dir=str(self.config.invocation_params.dir),
-                pytest_version=pytest.__version__,
-                python_version=sys.version.split()[0],
-                workers=workers if isinstance(workers, int) else 0,
-            )
-        )
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.role == "worker":
-            return
-        totals = {k: v for k, v in self.totals.items() if v}
-        if self.deselected and not self.is_controller:
-            totals["deselected"] = self.deselected
-        now = time.time()
-        self.writer.write(
-            RunFinish(
-                time=now,
-                exit_status=int(exitstatus),
-                totals=totals,
-                duration=now - self.started,
-            )
-        )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.writer.close()
 
-    @property
-    def is_controller(self) -> bool:
-        return self.role == "controller"
-
-    # -- collection ----------------------------------------------------------
-
-    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
-        self.deselected += len(items)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if self.role == "worker" or report.passed:
-            return
-        self.totals["error" if report.failed else "skipped"] += 1
-        longrepr = report.longrepr
-        text = longrepr[2] if isinstance(longrepr, tuple) else report.longreprtext
-        self.writer.write(
-            CollectReport(
-                time=time.time(), nodeid=report.nodeid, outcome=report.outcome, longrepr=clip(text)
-            )
-        )
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.role == "worker" and self.worker != "gw0":
-            return
-        tests = [self._collected(item) for item in session.items]
-        parts = max(1, -(-len(tests) // COLLECTION_PART))
-        now = time.time()
-        for part in range(parts):
-            chunk = tests[part * COLLECTION_PART : (part + 1) * COLLECTION_PART]
-            self.writer.write(
-                Collection(
-                    time=now,
-                    tests=tuple(chunk),
-                    total=len(tests),
-                    part=part + 1,
-                    parts=parts,
-                    deselected=self.deselected,
-                    worker=self.worker,
-                )
-            )
-
-    @staticmethod
-    def _collected(item: pytest.Item) -> CollectedTest:
-        file, line, _ = item.location
-        return CollectedTest(
-            nodeid=item.nodeid,
-            critical_path=critical_path_of(item),
-            markers=tuple(dict.fromkeys(m.name for m in item.iter_markers())),
-            file=file,
-            line=None if line is None else line + 1,
-            name=item.name,
-        )
-
-    # -- tests ---------------------------------------------------------------
-
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        if self.role == "worker":
-            return
-        file, line, _ = location
-        line = None if line is None else line + 1
-        self.writer.write(TestStart(time=time.time(), nodeid=nodeid, file=file, line=line))
+    # -- step lines, live, from the process that runs the test ----------------
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, Any]:
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
         logger = logging.getLogger(STEP_LOGGER)
         self.handler = _StepHandler(self.writer, item.nodeid, self.worker)
         level = logger.level
@@ -286,9 +205,100 @@ class EventStream:
         if self.handler is not None:
             self.handler.when = when
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.role == "worker":
+    # -- the collected tests ---------------------------------------------------
+
+    def _write_collection(self, session: pytest.Session, deselected: int) -> None:
+        tests = [_collected(item) for item in session.items]
+        parts = max(1, -(-len(tests) // COLLECTION_PART))
+        now = time.time()
+        for part in range(parts):
+            chunk = tests[part * COLLECTION_PART : (part + 1) * COLLECTION_PART]
+            self.writer.write(
+                Collection(
+                    time=now,
+                    tests=tuple(chunk),
+                    total=len(tests),
+                    part=part + 1,
+                    parts=parts,
+                    deselected=deselected,
+                    worker=self.worker,
+                )
+            )
+
+
+class SessionStream(_Stream):
+    """pytest without xdist, or the xdist controller (`ControllerStream`): everything pytest
+    reports, each once. This process runs the tests itself, so it also sends their steps."""
+
+    def __init__(self, config: pytest.Config, path: str) -> None:
+        super().__init__(config, path)
+        self.started = time.time()
+        self.totals: Counter[str] = Counter()
+        self.deselected = 0
+
+    def workers(self) -> int:
+        return 0
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.writer.write(
+            RunStart(
+                time=time.time(),
+                pid=os.getpid(),
+                args=tuple(str(a) for a in self.config.invocation_params.args),
+                rootdir=str(self.config.rootpath),
+                invocation_dir=str(self.config.invocation_params.dir),
+                pytest_version=pytest.__version__,
+                python_version=sys.version.split()[0],
+                workers=self.workers(),
+            )
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        totals = {k: v for k, v in self.totals.items() if v}
+        if self.deselected:
+            totals["deselected"] = self.deselected
+        now = time.time()
+        self.writer.write(
+            RunFinish(
+                time=now,
+                exit_status=int(exitstatus),
+                totals=totals,
+                duration=now - self.started,
+            )
+        )
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._write_collection(session, self.deselected)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.passed:
             return
+        self.totals["error" if report.failed else "skipped"] += 1
+        longrepr = report.longrepr
+        text = longrepr[2] if isinstance(longrepr, tuple) else report.longreprtext
+        self.writer.write(
+            CollectReport(
+                time=time.time(),
+                nodeid=report.nodeid,
+                outcome=report.outcome,
+                longrepr=clip(str(text)),
+            )
+        )
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        file, line, _ = location
+        self.writer.write(
+            TestStart(
+                time=time.time(), nodeid=nodeid, file=file, line=None if line is None else line + 1
+            )
+        )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.passed and report.when != "call" and not hasattr(report, "wasxfail"):
             raw = ""  # what pytest's own hook says for a passed setup or teardown, at no cost
         else:
@@ -296,51 +306,11 @@ class EventStream:
             raw = status[0] if status else report.outcome
         if raw:
             self.totals[raw] += 1
-        self.writer.write(self._report(report, raw or report.outcome))
-
-    def _report(self, report: pytest.TestReport, category: str) -> TestReport:
-        crash, longrepr, reason = None, "", ""
-        lr = report.longrepr
-        if isinstance(lr, tuple) and len(lr) == 3:  # a skip: (path, lineno, reason)
-            path, lineno, message = lr
-            crash = Crash(
-                path=str(path), lineno=None if lineno is None else lineno + 1, message=message
-            )
-            reason = message.removeprefix("Skipped: ")
-        elif lr is not None:
-            longrepr = clip(report.longreprtext)
-            where = getattr(lr, "reprcrash", None)
-            if where is not None:
-                crash = Crash(
-                    path=str(where.path), lineno=where.lineno, message=clip(where.message, 4096)
-                )
-        if hasattr(report, "wasxfail"):
-            reason = report.wasxfail
-        node = getattr(report, "node", None)
-        gateway = getattr(node, "gateway", None)
-        return TestReport(
-            time=time.time(),
-            nodeid=report.nodeid,
-            when=report.when or "",
-            outcome=report.outcome,
-            category=category,
-            duration=report.duration,
-            crash=crash,
-            longrepr=longrepr,
-            reason=reason,
-            stdout=clip(report.capstdout),
-            stderr=clip(report.capstderr),
-            log=clip(report.caplog),
-            worker=getattr(gateway, "id", None),
-        )
-
-    # -- warnings ------------------------------------------------------------
+        self.writer.write(_report(report, raw or report.outcome))
 
     def pytest_warning_recorded(
-        self, warning_message: Any, when: str, nodeid: str, location: Any
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
     ) -> None:
-        if self.role == "worker":
-            return
         self.totals["warnings"] += 1
         self.writer.write(
             WarningRecorded(
@@ -353,3 +323,90 @@ class EventStream:
                 when=when,
             )
         )
+
+
+class ControllerStream(SessionStream):
+    """The xdist controller: it hears every report from its workers but runs and collects
+    nothing itself, so the collected tests come from a worker (`WorkerStream`)."""
+
+    def workers(self) -> int:
+        count = getattr(self.config.option, "numprocesses", None)
+        return count if isinstance(count, int) else 0
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        """Workers deselect; the controller's own count would always be zero."""
+
+
+class WorkerStream(_Stream):
+    """An xdist worker: the step lines of the tests it runs, live, straight to the file, and
+    (the first worker only) the collected tests with their markers and locations."""
+
+    def __init__(self, config: pytest.Config, path: str) -> None:
+        super().__init__(config, path)
+        workerinput: dict[str, object] = getattr(config, "workerinput", {})
+        self.worker = str(workerinput["workerid"])
+        self.deselected = 0
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.worker == FIRST_WORKER:
+            self._write_collection(session, self.deselected)
+
+
+def _collected(item: pytest.Item) -> CollectedTest:
+    file, line, _ = item.location
+    return CollectedTest(
+        nodeid=item.nodeid,
+        critical_path=critical_path_of(item),
+        markers=tuple(dict.fromkeys(m.name for m in item.iter_markers())),
+        file=file,
+        line=None if line is None else line + 1,
+        name=item.name,
+    )
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    """The failure as pytest prints it. `report.longreprtext` strips the text, and with it
+    the first line's indentation; this is the same rendering, right-stripped only."""
+    out = StringIO()
+    writer = TerminalWriter(out)
+    writer.hasmarkup = False
+    report.toterminal(writer)
+    return out.getvalue().rstrip()
+
+
+def _report(report: pytest.TestReport, category: str) -> TestReport:
+    crash, longrepr, reason = None, "", ""
+    lr = report.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:  # a skip: (path, 1-based lineno, reason)
+        path, lineno, message = lr
+        crash = Crash(path=str(path), lineno=lineno, message=message)
+        reason = message.removeprefix("Skipped: ")
+    elif lr is not None:
+        longrepr = clip(_longrepr_text(report))
+        where = getattr(lr, "reprcrash", None)
+        if where is not None:
+            crash = Crash(
+                path=str(where.path), lineno=where.lineno, message=clip(where.message, 4096)
+            )
+    if hasattr(report, "wasxfail"):
+        reason = str(report.wasxfail)
+    node = getattr(report, "node", None)
+    gateway = getattr(node, "gateway", None)
+    return TestReport(
+        time=time.time(),
+        nodeid=report.nodeid,
+        when=str(report.when),  # xdist says "???" for a test whose worker crashed
+        outcome=report.outcome,
+        category=category,
+        duration=report.duration,
+        crash=crash,
+        longrepr=longrepr,
+        reason=reason,
+        stdout=clip(report.capstdout),
+        stderr=clip(report.capstderr),
+        log=clip(report.caplog),
+        worker=getattr(gateway, "id", None),
+    )

@@ -54,6 +54,10 @@ PLUGIN = "mcp_dashboard.pytest_plugin"
 STATE_DIR = ".mcp-dashboard"
 READ_SIZE = 256 * 1024
 OUTPUT_LINES_KEPT = 100_000
+OUTPUT_TAIL_LINES = 60  # of pytest's own output, sent with a finish that needs explaining
+# pytest exit statuses whose explanation is in pytest's own output, printed after the
+# session finished: an internal error (3) and a usage error (4).
+EXPLAINED_BY_OUTPUT = (3, 4)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +78,16 @@ class RunConfig:
     interrupt_grace: float = 10.0
     terminate_grace: float = 3.0
     keep_runs: int = 10  # run directories kept under <state_dir>/runs, newest first
+
+
+def prepare_state_dir(path: Path) -> Path:
+    """Create the state directory with a `.gitignore` of its own, so that no project, this
+    one or another, ever commits runs, their databases or the history by accident."""
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# mcp-dashboard's runs and history: never committed\n*\n")
+    return path
 
 
 def sqlite_url(path: Path) -> str:
@@ -172,10 +186,12 @@ class Run:
         self._totals: Counter[str] = Counter()
         self._saw_start = False
         self._saw_finish = False
+        self._held_finish: RunFinish | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> Run:
+        prepare_state_dir(self.run_dir.parent.parent)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._prune()
         self.events_path.touch()
@@ -330,9 +346,23 @@ class Run:
                 await self._tasks[0]  # the rest of pytest's output
         while self._pending:
             yield self._pending.pop(0)
-        if not self._saw_finish:
+        if self._held_finish is not None:
+            held, self._held_finish = self._held_finish, None
+            error = _first_error(self.output)
+            yield dataclasses.replace(
+                held,
+                output=self.output_tail(),
+                ignored_lines=self.ignored_total,
+                reason=held.reason or _reason_for(held.exit_status, error),
+            )
+        elif not self._saw_finish:
             self._saw_finish = True
             yield self._synthetic_finish()
+
+    def output_tail(self, lines: int = OUTPUT_TAIL_LINES) -> str:
+        """The last non-blank lines of pytest's own output."""
+        kept = [line for line in self.output if line.strip()]
+        return "\n".join(kept[-lines:])
 
     def _parse_all(self, splitter: LineSplitter, chunk: bytes) -> list[Event]:
         events = []
@@ -350,6 +380,10 @@ class Run:
                     continue
                 self._saw_finish = True
                 event = dataclasses.replace(event, ignored_lines=self.ignored_total)
+                if event.exit_status in EXPLAINED_BY_OUTPUT:
+                    # pytest prints why after the session finished: wait for its words.
+                    self._held_finish = event
+                    continue
             elif isinstance(event, RunStart):
                 self._saw_start = True
             elif isinstance(event, TestReport):
@@ -379,6 +413,7 @@ class Run:
         else:
             status, aborted = code, False
             reason = _first_error(self.output) or f"pytest exited with status {code}"
+        explain = not self._saw_start or code in EXPLAINED_BY_OUTPUT
         return RunFinish(
             time=time.time(),
             exit_status=status,
@@ -387,7 +422,16 @@ class Run:
             reason=reason,
             source="runner",
             ignored_lines=self.ignored_total,
+            output=self.output_tail() if explain else "",
         )
+
+
+def _reason_for(exit_status: int | None, error: str) -> str:
+    """`pytest usage error: <pytest's words>` (or an internal error's), "" when it said none."""
+    if not error:
+        return ""
+    what = "pytest usage error" if exit_status == 4 else "pytest internal error"
+    return error if error.startswith(what) else f"{what}: {error.removeprefix('ERROR: ')}"
 
 
 def _first_error(output: Sequence[str]) -> str:

@@ -38,6 +38,9 @@ class Snapshot:
     sessions: Table | None = None
     executions: Table | None = None
     error: str | None = None
+    # The error is that there is no service database (yet): no file, or no service tables.
+    # Not a fault when the run never made one; the run's tables stay one quiet line.
+    absent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -190,7 +193,7 @@ class DatabaseView(ABC):
                 if message is None:
                     raise
                 self._disconnect()
-                return Snapshot(error=message)
+                return Snapshot(error=message, absent=self._absent(exc))
         finally:
             self._lock.release()
             if self._closed.is_set():
@@ -235,3 +238,7 @@ class DatabaseView(ABC):
     @abstractmethod
     def _explain(self, exc: Exception) -> str | None:
         """A one-line message for a fault of this engine, or None for a bug (re-raised)."""
+
+    def _absent(self, exc: Exception) -> bool:
+        """Whether this fault means "no service database here (yet)" rather than a failure."""
+        return False

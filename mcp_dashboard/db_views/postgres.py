@@ -115,6 +115,10 @@ class PostgresView(DatabaseView):
         if self._engine is not None:
             self._engine.dispose()
 
+    def _absent(self, exc: Exception) -> bool:
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        return getattr(orig, "sqlstate", None) == "42P01"  # the service's tables are not there
+
     def _explain(self, exc: Exception) -> str | None:
         if not isinstance(exc, SQLAlchemyError | OSError):
             return None

@@ -77,6 +77,9 @@ class SQLiteView(DatabaseView):
             self._conn.close()
         self._conn = self._identity = None
 
+    def _absent(self, exc: Exception) -> bool:
+        return isinstance(exc, FileNotFoundError) or "no such table" in str(exc)
+
     def _explain(self, exc: Exception) -> str | None:
         if not isinstance(exc, sqlite3.Error | OSError):
             return None

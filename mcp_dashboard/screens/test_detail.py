@@ -1,18 +1,27 @@
-"""A test's detail: traceback, steps, output and recent durations; `y` copies the traceback."""
+"""A test's detail: full name, where it is, traceback, steps, output and recent durations.
+
+`y` copies the traceback (clipboard.py says where it went); `n`/`N` move to the
+next or previous failure without going back to the panes.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from mcp_dashboard.clipboard import copy_text
 from mcp_dashboard.state import TestState
-from mcp_dashboard.widgets.labels import ICONS, seconds
+from mcp_dashboard.widgets.labels import ICONS, duration
 
 
 def section(title: str, body: str | Text, *, classes: str = "") -> list[Static]:
@@ -22,17 +31,57 @@ def section(title: str, body: str | Text, *, classes: str = "") -> list[Static]:
     ]
 
 
+def facts(test: TestState) -> list[str]:
+    """The line under the title: its group (a critical path or a module), time, place, flags."""
+    group = f"critical path: {test.critical_path}" if test.by_marker else "module"
+    where = test.file or test.nodeid.partition("::")[0]
+    if test.line:
+        where += f":{test.line}"
+    found = [
+        group if test.by_marker else f"module: {where}",
+        f"duration: {duration(test.duration)}",
+    ]
+    if test.by_marker:
+        found.append(f"at {where}")
+    if test.worker:
+        found.append(f"worker {test.worker}")
+    if test.flaky:
+        found.append("flaky: passed and failed on the same code in recent runs")
+    if test.slower:
+        found.append("slower than its median")
+    if test.reason:
+        found.append(f"reason: {test.reason}")
+    return found
+
+
 class TestDetailScreen(Screen[None]):
     __test__ = False  # not a pytest test class, despite the name
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("y", "copy_traceback", "Copy traceback"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="back to the panes"),
+        Binding(
+            "y",
+            "copy_traceback",
+            "Copy traceback",
+            tooltip="copy the traceback (tmux buffer or OSC 52, and a file)",
+        ),
+        Binding("n", "step(1)", "Next failure", tooltip="next/previous failure"),
+        Binding(
+            "N", "step(-1)", "Previous failure", key_display="N", tooltip="next/previous failure"
+        ),
     ]
 
-    def __init__(self, test: TestState, recent: list[float] | None = None) -> None:
+    @dataclass
+    class Step(Message):
+        """Show the next (1) or previous (-1) failure instead of this test."""
+
+        nodeid: str
+        direction: int
+
+    def __init__(self, test: TestState, state_dir: Path, recent: list[float] | None = None) -> None:
         super().__init__()
         self.test = test
+        self.state_dir = state_dir  # where `y` saves what it copies
         self.recent = recent or []
 
     @property
@@ -41,20 +90,11 @@ class TestDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         test = self.test
-        icon, style = ICONS.get(test.status, ("?", ""))
+        icon, style = ICONS[test.status]
         title = Text.assemble((f"{icon} {test.status.upper()}", style), "  ", test.nodeid)
-        facts = [f"critical path: {test.critical_path}", f"duration: {seconds(test.duration)}"]
-        if test.file:
-            facts.append(f"at {test.file}:{test.line}" if test.line else f"at {test.file}")
-        if test.flaky:
-            facts.append("flaky in recent runs")
-        if test.slower:
-            facts.append("slower than its median")
-        if test.reason:
-            facts.append(f"reason: {test.reason}")
         with VerticalScroll(id="detail"):
             yield Static(title, id="detail-title")
-            yield Static(" · ".join(facts), id="detail-facts")
+            yield Static(" · ".join(facts(test)), id="detail-facts")
             crash = test.crash
             if crash is not None:
                 where = f"{crash.path}:{crash.lineno}" if crash.lineno else crash.path
@@ -65,13 +105,22 @@ class TestDetailScreen(Screen[None]):
             yield from section("Captured stdout", Text(test.stdout))
             yield from section("Captured stderr", Text(test.stderr))
             yield from section("Captured log", Text(test.log))
-            durations = ", ".join(seconds(d) for d in self.recent)
-            yield from section("Recent durations (oldest first)", durations)
+            durations = ", ".join(duration(d) for d in self.recent)
+            yield from section("Recent durations (newest first)", durations)
         yield Footer()
+
+    def action_step(self, direction: int) -> None:
+        self.post_message(self.Step(self.test.nodeid, direction))
 
     def action_copy_traceback(self) -> None:
         if not self.traceback:
             self.notify("This test has no traceback to copy.", severity="warning")
             return
-        self.app.copy_to_clipboard(self.traceback)
-        self.notify(f"Traceback copied ({len(self.traceback.splitlines())} lines).")
+        self.app.copy_to_clipboard(self.traceback)  # the app's copy, and OSC 52 on a terminal
+        self._save(self.traceback, osc52_sent=not self.app.is_headless)
+
+    @work(thread=True, exclusive=True, group="copy", exit_on_error=False)
+    def _save(self, text: str, *, osc52_sent: bool) -> None:
+        copied = copy_text(text, self.state_dir, osc52_sent=osc52_sent)
+        lines = len(text.splitlines())
+        self.app.call_from_thread(self.notify, copied.message(f"the traceback ({lines} lines)"))

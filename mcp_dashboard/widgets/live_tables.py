@@ -7,15 +7,21 @@ above it. A database that cannot be read (missing, locked, corrupt, server
 down) is a message in the status line, the rows keep their last values, dimmed,
 and the next polls recover by themselves; a fault that interrupts tables that
 were showing is also notified once, and so is the recovery.
+
+In run mode (`quiet_when_absent`) a suite that has no service database is not
+a fault: until one appears, the tables are one dim line, and they open when it
+does (any pytest suite, not only this project's).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
@@ -27,8 +33,28 @@ TABLES = ("clients", "sessions", "executions")
 
 
 class LiveTables(Vertical):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "right_square_bracket",
+            "switch(1)",
+            "Next table",
+            key_display="]",
+            tooltip="next/previous table: Clients, Sessions, Executions",
+        ),
+        Binding(
+            "left_square_bracket",
+            "switch(-1)",
+            "Previous table",
+            key_display="[",
+            tooltip="next/previous table: Clients, Sessions, Executions",
+        ),
+    ]
+
+    def __init__(self, *, id: str | None = None, quiet_when_absent: bool = False) -> None:
+        super().__init__(id=id)
+        self.quiet_when_absent = quiet_when_absent
+        self.polls = 0  # polls answered so far (tests wait on it instead of on the clock)
+        self._status_markup = ""
         self._view: DatabaseView | None = None
         self._followed: str | Path | None = None
         self._cells: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in TABLES}
@@ -46,6 +72,8 @@ class LiveTables(Vertical):
         yield Static("No database yet", id="tables-status")
 
     def on_mount(self) -> None:
+        self.set_class(self.quiet_when_absent, "-absent")
+        self._status(self._absent_text(None))
         self.set_interval(POLL_SECONDS, self.poll)
 
     def on_unmount(self) -> None:
@@ -62,18 +90,19 @@ class LiveTables(Vertical):
         self._shown = self._fault_notified = False
         self.last_snapshot = None
         self.remove_class("-fault")
+        self.set_class(self.quiet_when_absent, "-absent")
         for name in TABLES:
             self._cells[name] = {}
             self.query_one(f"#table-{name}", DataTable).clear(columns=True)
         status = self.query_one("#tables-status", Static)
         status.remove_class("error")
-        status.update("No database yet")
+        self._status(self._absent_text(database))
         if database is None:
             return
         try:
             self._view = open_view(database)
         except UnsupportedDatabase as exc:
-            status.update(f"[b]The live tables cannot show this database:[/b] {escape(str(exc))}")
+            self._status(f"[b]The live tables cannot show this database:[/b] {escape(str(exc))}")
             status.add_class("error")
             return
         self.poll()
@@ -88,16 +117,39 @@ class LiveTables(Vertical):
             snapshot = view.poll(force=force)
         except Exception as exc:  # a bug, not a fault of the database: say so, keep going
             snapshot = Snapshot(error=f"Cannot read {view.source}: {type(exc).__name__}: {exc}")
-        if snapshot is not None:
-            self.app.call_from_thread(self.apply, view, snapshot)
+        self.app.call_from_thread(self.apply, view, snapshot)
 
-    def apply(self, view: DatabaseView, snapshot: Snapshot) -> None:
+    def _status(self, markup: str) -> None:
+        """Update the status line only when its words change: each update is a layout."""
+        if markup != self._status_markup:
+            self._status_markup = markup
+            self.query_one("#tables-status", Static).update(markup)
+
+    @staticmethod
+    def _absent_text(database: str | Path | None) -> str:
+        if database is None:
+            return "[dim]No service database[/]"
+        return "[dim]No service database in this run (the tables open when the tests create one)[/]"
+
+    def action_switch(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        names = [f"tab-{name}" for name in TABLES]
+        current = names.index(tabs.active) if tabs.active in names else 0
+        tabs.active = names[(current + step) % len(names)]
+
+    def apply(self, view: DatabaseView, snapshot: Snapshot | None) -> None:
         if view is not self._view:
             return  # a poll of the previous run's database finished late
+        self.polls += 1
+        if snapshot is None:
+            return  # nothing changed
         self.last_snapshot = snapshot
         status = self.query_one("#tables-status", Static)
+        if snapshot.absent and self.quiet_when_absent and not self._shown:
+            self._status(self._absent_text(view.source))
+            return
         if snapshot.error is not None:
-            status.update(f"[b]{escape(snapshot.error)}[/]")
+            self._status(f"[b]{escape(snapshot.error)}[/]")
             status.add_class("error")
             self.set_class(self._shown, "-fault")
             if self._shown and not self._fault_notified:
@@ -106,6 +158,7 @@ class LiveTables(Vertical):
             return
         status.remove_class("error")
         self.remove_class("-fault")
+        self.remove_class("-absent")
         if self._fault_notified:
             self._fault_notified = False
             self.notify(f"Reading {view.source} again.", title="Live tables", markup=False)
@@ -116,7 +169,7 @@ class LiveTables(Vertical):
             assert isinstance(table, Table)
             self._apply_table(self.query_one(f"#table-{name}", DataTable), table)
             parts.append(f"{len(table.rows):,} of {table.total:,} {name}")
-        status.update(" · ".join(parts) + f"  [dim]{escape(view.source)}[/]")
+        self._status(" · ".join(parts) + f"  [dim]{escape(view.source)}[/]")
 
     def _apply_table(self, widget: DataTable[str], table: Table) -> None:
         known = self._cells[table.name]

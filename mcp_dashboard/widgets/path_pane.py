@@ -1,131 +1,215 @@
-"""One pane per critical path: its status and counts, and a live tree of tests and steps.
+"""One group of tests (a critical path, or a module without one): a pane, or a folded line.
 
-The pane is told which tests changed and touches only their nodes, so a
-5,000-test run costs a label update per changed test, not a redraw of all.
+The pane keeps its member tests; the grid hands it those that changed. Its title
+counts what it shows: with a filter on, the tests that match. Folded (compact
+mode), a group is one line, like a collapsed branch of a tree; Enter opens it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Static, Tree
-from textual.widgets.tree import TreeNode
+from textual.widget import Widget
 
-from mcp_dashboard.state import PathStats, TestState
-from mcp_dashboard.widgets.labels import FAILED, ICONS, seconds, test_label
+from mcp_dashboard.filtering import TestFilter
+from mcp_dashboard.state import Counts, PathStats, TestState
+from mcp_dashboard.status import TestStatus
+from mcp_dashboard.widgets.labels import ICONS, counts_text, duration, fit_group
+from mcp_dashboard.widgets.test_list import MAX_LINES, TestList
 
-Visible = Callable[[TestState], bool]
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """What a group's title says: its name, counts of the tests shown, and their time."""
+
+    name: str
+    counts: Counts
+    duration: float
+    total: int  # tests in the group, shown or not
+    filtered: bool  # a filter is on: counts are of the matching tests
+    status: TestStatus  # the icon: failed, running, passed or pending
+
+    def text(self, width: int) -> Text:
+        """`✗ name  57/58  ✗1 ✓56  0.52s`, the name shortened first when it does not fit."""
+        icon, style = ICONS[self.status]
+        shown = self.counts.total
+        progress = (
+            f"{shown} of {self.total} shown" if self.filtered else f"{self.counts.done}/{shown}"
+        )
+        rest = Text("  ").append(progress, style="bold")
+        counts = counts_text(self.counts)
+        if counts:
+            rest.append("  ").append_text(counts)
+        if self.duration:
+            rest.append(f"  {duration(self.duration)}", style="dim")
+        name_width = max(4, width - 2 - rest.cell_len)
+        title = Text.assemble((icon, style), " ", (fit_group(self.name, name_width), style))
+        title.append_text(rest)
+        title.truncate(width)
+        return title
 
 
-def pane_status(stats: PathStats, run_active: bool) -> str:
-    counts = stats.counts
+def group_status(counts: Counts, run_active: bool) -> TestStatus:
     if counts.failed or counts.error:
-        return "failed"
+        return TestStatus.FAILED
+    if counts.interrupted:
+        return TestStatus.INTERRUPTED
     if counts.running or (run_active and counts.pending):
-        return "running"
+        return TestStatus.RUNNING
     if counts.total and counts.done == counts.total:
-        return "passed"
-    return "pending"
+        return TestStatus.PASSED
+    return TestStatus.PENDING
 
 
-def pane_title(stats: PathStats, status: str) -> Text:
-    icon, style = ICONS.get(status, ("·", "dim"))
-    counts = stats.counts
-    title = Text.assemble((f"{icon} {stats.name}", style), "  ")
-    title.append(f"{counts.done}/{counts.total}", style="bold")
-    for name in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
-        value = getattr(counts, name)
-        if value:
-            title.append(f"  {value} {name}", style=ICONS[name][1])
-    if stats.duration:
-        title.append(f"  {seconds(stats.duration)}", style="dim")
-    return title
+class PaneTitle(Widget):
+    """The title line, fitted to the pane's width whenever it is drawn."""
+
+    DEFAULT_CSS = "PaneTitle { height: 1; }"
+
+    def __init__(self, summary: GroupSummary) -> None:
+        super().__init__(classes="pane-title")
+        self.summary = summary
+
+    def show(self, summary: GroupSummary) -> None:
+        if summary != self.summary:
+            self.summary = summary
+            self.refresh()
+
+    def render(self) -> Text:
+        return self.summary.text(self.size.width)
 
 
-class TestTree(Tree[str]):
-    """Tests (data: node id) with their step lines as children (data: None)."""
+class GroupLine(PaneTitle, can_focus=True):
+    """A folded group in compact mode: its title alone. Enter opens it as a pane."""
 
-    ICON_NODE = ""
-    ICON_NODE_EXPANDED = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open group", show=False, tooltip="open a folded group as a pane"),
+    ]
+
+    @dataclass
+    class Opened(Message):
+        path: str
+
+    def __init__(self, path: str, summary: GroupSummary) -> None:
+        super().__init__(summary)
+        self.path = path
+        self.set_classes("group-line")
+
+    def action_open(self) -> None:
+        self.post_message(self.Opened(self.path))
+
+    def on_click(self) -> None:
+        self.action_open()
 
 
 class PathPane(Vertical):
-    @dataclass
-    class TestChosen(Message):
-        """The user pressed Enter on a test."""
+    """A group's pane: its title and its tests. `put`/`discard` members, then `update`."""
 
-        nodeid: str
-
-    def __init__(self, path: str, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, path: str) -> None:
+        super().__init__(classes="path-pane")
         self.path = path
-        self._test_nodes: dict[str, TreeNode[str]] = {}
-        self._steps_shown: dict[str, int] = {}
-        self._status: dict[str, str] = {}
+        self.members: dict[str, TestState] = {}
+        self.shown: list[TestState] = []
+        self.summary = GroupSummary(path, Counts(), 0.0, 0, False, TestStatus.PENDING)
+        self.title_widget = PaneTitle(self.summary)
+        self.tests = TestList()
+        self.height_wanted = 4  # lines when open: border, title, its list up to its cap
+        self._stale = True  # members (or the filter) changed since `update`
+        self._list_stale = True  # ... since the list was drawn
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.path), classes="pane-title")
-        tree = TestTree(self.path)
-        tree.show_root = False
-        tree.guide_depth = 2
-        tree.auto_expand = False  # Enter opens the test; space folds it
-        yield tree
+        yield self.title_widget
+        yield self.tests
+
+    def put(self, test: TestState) -> None:
+        self.members[test.nodeid] = test
+        self._stale = True
+
+    def discard(self, nodeid: str) -> None:
+        if self.members.pop(nodeid, None) is not None:
+            self._stale = True
+
+    def invalidate(self) -> None:
+        """The filter changed: recount and redraw even if no member did."""
+        self._stale = True
 
     @property
-    def tree(self) -> TestTree:
-        return self.query_one(TestTree)
+    def stale(self) -> bool:
+        return self._stale
 
-    def show_stats(self, stats: PathStats, run_active: bool) -> None:
-        status = pane_status(stats, run_active)
-        self.set_classes(f"pane-{status}")
-        self.query_one(".pane-title", Static).update(pane_title(stats, status))
-
-    def sync(self, tests: Iterable[TestState], visible: Visible) -> None:
-        """Bring the nodes of these (changed) tests up to date."""
-        for test in tests:
-            if visible(test):
-                self._show(test)
-            elif test.nodeid in self._test_nodes:
-                self._test_nodes.pop(test.nodeid).remove()
-                self._steps_shown.pop(test.nodeid, None)
-                self._status.pop(test.nodeid, None)
-
-    def rebuild(self, tests: Iterable[TestState], visible: Visible) -> None:
-        """Start again from scratch (the filter changed)."""
-        self.tree.clear()
-        self._test_nodes.clear()
-        self._steps_shown.clear()
-        self._status.clear()
-        self.sync(tests, visible)
-
-    def _show(self, test: TestState) -> None:
-        node = self._test_nodes.get(test.nodeid)
-        if node is None:
-            node = self.tree.root.add(test_label(test), data=test.nodeid, expand=True)
-            self._test_nodes[test.nodeid] = node
-        else:
-            node.set_label(test_label(test))
-        shown = self._steps_shown.get(test.nodeid, 0)
-        for step in test.steps[shown:]:
-            node.add_leaf(Text(step.message, style="green"))
-        self._steps_shown[test.nodeid] = len(test.steps)
-        # Fold a test away when it passes; leave the user's own folding alone otherwise.
-        if self._status.get(test.nodeid) != test.status:
-            self._status[test.nodeid] = test.status
-            if test.finished and test.status not in FAILED:
-                node.collapse()
+    def update(self, test_filter: TestFilter, run_active: bool, stats: PathStats) -> GroupSummary:
+        """Recount and restyle; returns what the title says. Without a filter the counts are
+        the reducer's own (`stats`, kept up to date per event); with one, those of the tests
+        that match."""
+        if self._stale:
+            self._stale = False
+            self._list_stale = True
+            if test_filter.active:
+                self.shown = [t for t in self.members.values() if test_filter.shows(t)]
             else:
-                node.expand()
+                self.shown = list(self.members.values())
+            self.height_wanted = 3 + min(max(self._rows(), 1), MAX_LINES)
+        if test_filter.active:
+            counts = Counts(**Counter(t.status.value for t in self.shown))
+            total = sum(t.duration for t in self.shown)
+        else:
+            counts, total = stats.counts, stats.duration
+        status = group_status(counts, run_active)
+        summary = GroupSummary(
+            self.path, counts, total, len(self.members), test_filter.active, status
+        )
+        restyle = summary.status != self.summary.status
+        self.summary = summary
+        if restyle:
+            self._border()
+        self.title_widget.show(summary)
+        return summary
 
-    @on(Tree.NodeSelected)
-    def _chosen(self, event: Tree.NodeSelected[str]) -> None:
-        event.stop()
-        nodeid = event.node.data or (event.node.parent.data if event.node.parent else None)
-        if nodeid:
-            self.post_message(self.TestChosen(nodeid))
+    def _border(self) -> None:
+        """The border says the group's status, and doubles while the focus is inside. Set
+        inline: a CSS class per status restyled the pane's whole subtree on every change,
+        which cost a 30-pane run most of each frame."""
+        colours = self.app.theme_variables
+        colour = colours.get(_BORDER_COLOURS[self.summary.status], "grey50")
+        self.styles.border = ("double" if self.has_focus_within else "round", colour)
+
+    def on_descendant_focus(self) -> None:
+        self._border()
+
+    def on_descendant_blur(self) -> None:
+        self._border()
+
+    def on_mount(self) -> None:
+        self._border()
+
+    def _rows(self) -> int:
+        """Lines of the list, counted only as far as its cap."""
+        rows = 0
+        for test in self.shown:
+            rows += 1 + (len(test.steps) if self.tests.expanded(test) else 0)
+            if rows >= MAX_LINES:
+                break
+        return rows
+
+    def draw_tests(self, positions: dict[str, int]) -> None:
+        """Redraw the list if its tests changed since it was last drawn."""
+        if self._list_stale:
+            self._list_stale = False
+            self.tests.show(self.shown, positions)
+
+
+# Theme colours of a group's border, by its status.
+_BORDER_COLOURS = {
+    TestStatus.FAILED: "error",
+    TestStatus.INTERRUPTED: "accent",
+    TestStatus.RUNNING: "warning",
+    TestStatus.PASSED: "success",
+    TestStatus.PENDING: "secondary",
+}

@@ -1,58 +1,70 @@
-"""The header: run status, elapsed time, progress bar and counts."""
+"""The header: what happened (one word, then pytest's own closing words), progress, time.
+
+One line, fitted to the width by `header_line`: the verdict and the time are never
+cut; the progress bar goes first when the width is short, then the words shorten.
+"""
 
 from __future__ import annotations
 
 import time
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import ProgressBar, Static
+from textual.widget import Widget
 
 from mcp_dashboard.state import RunState
-from mcp_dashboard.widgets.labels import ICONS, RUN_STYLES
+from mcp_dashboard.summary import elapsed, seconds, verdict, what_happened
+from mcp_dashboard.widgets.labels import ELLIPSIS, RUN_STYLES, counts_text, duration
 
-SHOWN_COUNTS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "running")
-
-
-def elapsed(state: RunState, now: float | None = None) -> float:
-    """Seconds since the run started; a finished run's length never changes."""
-    if state.started_at is None:
-        return 0.0
-    end = state.finished_at if state.finished_at is not None else (now or time.time())
-    return max(0.0, end - state.started_at)
+BAR_WIDTH = 20
+BAR_FROM_WIDTH = 100  # narrower than this, no bar: the words matter more
 
 
-def status_text(state: RunState) -> Text:
-    text = Text(state.status.upper(), style=RUN_STYLES.get(state.status, ""))
-    if state.reason and state.status not in ("running", "pending"):
-        text.append(f"  {state.reason}", style="dim")
-    return text
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
+    filled = 0 if not total else min(width, round(width * done / total))
+    return Text.assemble(("━" * filled, "green"), ("━" * (width - filled), "grey30"))
 
 
-def counts_text(state: RunState) -> Text:
-    counts = state.counts.as_dict()
-    text = Text()
-    for name in SHOWN_COUNTS:
-        if counts[name]:
-            icon, style = ICONS[name]
-            text.append(f"{icon} {counts[name]} {name}  ", style=style)
-    return text
+def header_line(state: RunState, scope: str, now: float, width: int) -> Text:
+    """`FAILED  rerun of 2 failed tests: 1 failed, 1 passed in 0.41s   ━━━━━━━━ 2/2  0.41s`."""
+    word = verdict(state)
+    head = Text(f" {word} ", style=f"{RUN_STYLES[state.status]} reverse")
+    done, total = state.progress
+    right = Text()
+    if width >= BAR_FROM_WIDTH:
+        right.append_text(progress_bar(done, total)).append(" ")
+    right.append(f"{done}/{total}" if total else "", style="bold")
+    words = what_happened(state) if state.finished else ""
+    if not words.endswith(f" in {seconds(elapsed(state))}"):  # pytest's words say it already
+        right.append(f"  {duration(elapsed(state, now)):>6}")
+    if state.finished:
+        detail = Text(f"{scope}: {words}" if scope else words, style="bold")
+    else:
+        detail = counts_text(state.counts, words=True)
+        if scope:
+            detail = Text(f"{scope}  ", style="dim").append_text(detail)
+    room = width - head.cell_len - 2 - right.cell_len - 1
+    if detail.cell_len > room:
+        detail.truncate(max(0, room - 1))
+        detail.append(ELLIPSIS)
+    line = Text.assemble(head, "  ", detail)
+    line.append(" " * max(0, width - line.cell_len - right.cell_len))
+    line.append_text(right)
+    line.truncate(width)
+    return line
 
 
-class RunHeader(Horizontal):
-    def compose(self) -> ComposeResult:
-        yield Static(id="run-status")
-        yield Static(id="run-elapsed")
-        yield ProgressBar(show_eta=False, id="run-progress")
-        yield Static(id="run-counts")
+class RunHeader(Widget):
+    DEFAULT_CSS = "RunHeader { height: 1; }"
 
-    def show(self, state: RunState, now: float | None = None) -> None:
-        done, total = state.progress
-        self.query_one("#run-status", Static).update(status_text(state))
-        self.query_one("#run-elapsed", Static).update(f"{elapsed(state, now):6.1f}s")
-        # Unknown size while collecting: the bar sweeps. Before any run: an empty bar.
-        if not total:
-            total = None if state.status == "running" else 1
-        self.query_one("#run-progress", ProgressBar).update(total=total, progress=done)
-        self.query_one("#run-counts", Static).update(counts_text(state))
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = RunState()
+        self.scope = ""
+        self.now = time.time()
+
+    def show(self, state: RunState, scope: str, now: float) -> None:
+        self.state, self.scope, self.now = state, scope, now
+        self.refresh()
+
+    def render(self) -> Text:
+        return header_line(self.state, self.scope, self.now, self.size.width)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from mcp_dashboard.events import Event
+from mcp_dashboard.events import Event, RunFinish, RunStart
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import RunState, reduce_all
 
@@ -28,35 +28,56 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+E = TypeVar("E", bound=Event)
+
+
 @dataclass
 class Recorded:
     run: Run
     events: list[Event] = field(default_factory=list)
-    received: list[float] = field(default_factory=list)  # time.time() when each arrived
 
     @property
     def state(self) -> RunState:
         return reduce_all(self.events)
 
-    def of_type(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.type == name]
+    def of(self, kind: type[E]) -> list[E]:
+        """The events of one type, in arrival order."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    @property
+    def start(self) -> RunStart:
+        first = self.events[0]
+        assert isinstance(first, RunStart), first
+        return first
+
+    @property
+    def finish(self) -> RunFinish:
+        last = self.events[-1]
+        assert isinstance(last, RunFinish), last
+        return last
 
 
 async def record(
-    cwd: Path, *pytest_args: str, env: dict[str, str] | None = None, **options
+    cwd: Path,
+    *pytest_args: str,
+    env: dict[str, str] | None = None,
+    json_report: Path | None = None,
+    junit_xml: Path | None = None,
+    workers: int | None = None,
 ) -> Recorded:
-    """Run pytest through the runner and keep every event with its arrival time."""
+    """Run pytest through the runner and keep every event, in arrival order."""
     config = RunConfig(
         pytest_args=["-p", "no:cacheprovider", *pytest_args],
         cwd=cwd,
         env=env or {},
-        **options,
+        json_report=json_report,
+        junit_xml=junit_xml,
+        workers=workers,
     )
     run = Run(config)
     recorded = Recorded(run)
     async with run:
         async for event in run:
-            recorded.received.append(time.time())
             recorded.events.append(event)
     return recorded
 

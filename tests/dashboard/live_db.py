@@ -10,8 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,10 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT
+from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from tests.toolkit import until
 
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
@@ -98,27 +99,20 @@ async def write_rows(url: str, name: str, calls: int = 3) -> Written:
     return Written(registered.client_id, registered.api_key, session.session_id, tuple(ids))
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
-
-
-async def focus(pilot: Pilot, widget: Widget, timeout: float = 15) -> None:
+async def focus(pilot: Pilot[Any], widget: Widget) -> None:
     """Focus `widget`, asking again until it has it (a tab that is just being shown cannot)."""
-    deadline = time.monotonic() + timeout
-    while pilot.app.focused is not widget:
-        assert time.monotonic() < deadline, f"{widget} did not take the focus"
+
+    def focused() -> bool:
         widget.focus()
-        await pilot.pause(0.05)
+        return pilot.app.focused is widget
+
+    await until(focused, f"{widget} to take the focus", pilot=pilot)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+async def polls(pilot: Pilot[Any], tables: LiveTables, count: int) -> None:
+    """Let the tables answer `count` more polls (instead of sleeping for a few of them)."""
+    target = tables.polls + count
+    await until(lambda: tables.polls >= target, f"{count} more polls", pilot=pilot)
 
 
 LOCKER = """

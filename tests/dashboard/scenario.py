@@ -8,11 +8,11 @@ from mcp_dashboard.events import (
     Crash,
     Event,
     RunFinish,
-    RunStart,
     Step,
     TestReport,
     TestStart,
 )
+from tests.dashboard.builders import start
 
 T0 = 1_800_000_000.0
 FILE = "tests/integration/test_mcp_service_realistic.py"
@@ -84,15 +84,7 @@ def nodeid(name: str) -> str:
 
 def events(*, finished: bool = True) -> list[Event]:
     out: list[Event] = [
-        RunStart(
-            time=T0,
-            pid=4242,
-            args=(FILE,),
-            rootdir="/repo",
-            invocation_dir="/repo",
-            pytest_version="8.4.2",
-            python_version="3.11.7",
-        ),
+        start(T0, rootdir="/repo", args=(FILE,), pid=4242),
         Collection(
             time=T0 + 0.3,
             tests=tuple(

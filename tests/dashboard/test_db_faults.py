@@ -30,12 +30,12 @@ from tests.dashboard.live_db import (
     TcpProxy,
     focus,
     locked_by_another_process,
+    polls,
     status_counts,
-    until,
-    wait_for,
     write_rows,
 )
 from tests.databases import admin, postgres_database, postgres_server_url, upgrade
+from tests.toolkit import until, until_sync
 
 SIZE = (140, 40)
 
@@ -125,7 +125,8 @@ async def garbage(path: Path) -> AsyncIterator[None]:
     path.write_bytes(good)
 
 
-SQLITE_FAULTS: dict[str, tuple[Callable[[Path], AbstractAsyncContextManager[None]], str, tuple]] = {
+Fault = Callable[[Path], AbstractAsyncContextManager[None]]
+SQLITE_FAULTS: dict[str, tuple[Fault, str, tuple[int, int, int]]] = {
     # fault, its message, what the tables show once the file is good again
     "deleted": (deleted, "Database file not found: {path} (waiting for it to appear)", (1, 1, 1)),
     "garbage": (garbage, "Database file is corrupt or not SQLite: {path} (retrying)", (1, 1, 3)),
@@ -145,28 +146,39 @@ async def test_monitor_survives_a_sqlite_fault_and_recovers(tmp_path: Path, faul
         tables = app.query_one(LiveTables)
         status = app.query_one("#tables-status", Static)
         executions = app.query_one("#table-executions", DataTable)
-        await until(pilot, lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {path}")
+        await until(
+            lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {path}",
+            "the status line to say so",
+            pilot=pilot,
+        )
         app.query_one(TabbedContent).active = "tab-executions"
         await focus(pilot, executions)
         executions.move_cursor(row=0)
 
         async with apply_fault(path):
-            await until(pilot, lambda: text_of(status) == message)
+            await until(
+                lambda: text_of(status) == message, "text_of(status) == message", pilot=pilot
+            )
             assert status.has_class("error") and tables.has_class("-fault")
             assert executions.row_count == 3  # the last rows read stay, dimmed
-            await until(pilot, lambda: bool(notes))  # posted with the status, shown just after
+            # Posted with the status, shown just after.
+            await until(lambda: bool(notes), "the notifications", pilot=pilot)
             assert [(n.title, n.message, n.severity) for n in notes] == [
                 ("Live tables", message, "warning")
             ]
             await pilot.press("down")  # the app still answers keys
             assert executions.cursor_row == 1
-            await pilot.pause(1.2)  # a few more polls fail: still one notification
+            await polls(pilot, tables, 3)  # a few more polls fail: still one notification
             assert len(notes) == 1 and text_of(status) == message
 
-        await until(pilot, lambda: text_of(status) == f"{status_counts(*after)}  {path}")
+        await until(
+            lambda: text_of(status) == f"{status_counts(*after)}  {path}",
+            "the status line to say so",
+            pilot=pilot,
+        )
         assert not status.has_class("error") and not tables.has_class("-fault")
         assert executions.row_count == after[2]
-        await until(pilot, lambda: len(notes) == 2)
+        await until(lambda: len(notes) == 2, "the notifications", pilot=pilot)
         assert [n.message for n in notes] == [message, f"Reading {path} again."]
 
 
@@ -182,14 +194,20 @@ async def test_monitor_opened_on_a_locked_file_says_so_and_recovers(tmp_path: Pa
         async with app.run_test(size=SIZE, message_hook=recorder(notes)) as pilot:
             status = app.query_one("#tables-status", Static)
             executions = app.query_one("#table-executions", DataTable)
-            await until(pilot, lambda: text_of(status) == message)
+            await until(
+                lambda: text_of(status) == message, "text_of(status) == message", pilot=pilot
+            )
             assert status.has_class("error") and executions.row_count == 0
             await pilot.press("r")  # refresh now: the app answers; the file is still locked
-            await pilot.pause(0.6)
+            await polls(pilot, app.query_one(LiveTables), 2)
             assert text_of(status) == message
 
             lock.close()
-            await until(pilot, lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {path}")
+            await until(
+                lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {path}",
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert executions.row_count == 3 and not status.has_class("error")
     assert notes == []  # nothing on screen was interrupted: the status line says it all
 
@@ -206,12 +224,16 @@ async def test_a_writer_holding_begin_exclusive_does_not_disturb_the_tables(
         status = app.query_one("#tables-status", Static)
         clients = app.query_one("#table-clients", DataTable)
         steady = f"{status_counts(1, 1, 3)}  {path}"
-        await until(pilot, lambda: text_of(status) == steady)
+        await until(lambda: text_of(status) == steady, "the status line to say so", pilot=pilot)
         rename = f"UPDATE clients SET name = 'Renamed' WHERE id = '{written.client_id}'"
         with locked_by_another_process(path, mode="NORMAL", sql=rename, commit=True):
-            await pilot.pause(1.2)  # a few polls while the write lock is held
+            await polls(pilot, app.query_one(LiveTables), 3)  # while the write lock is held
             assert text_of(status) == steady and clients.get_row_at(0)[1] == "Steady Co"
-        await until(pilot, lambda: clients.get_row_at(0)[1] == "Renamed")
+        await until(
+            lambda: clients.get_row_at(0)[1] == "Renamed",
+            "clients.get_row_at(0)[1] == 'Renamed'",
+            pilot=pilot,
+        )
         assert text_of(status) == steady
 
 
@@ -228,7 +250,7 @@ def test_a_server_that_never_answers_holds_one_poll_and_nothing_else() -> None:
         results: list[Snapshot | None] = []
         waiting = threading.Thread(target=lambda: results.append(view.poll()))
         waiting.start()
-        wait_for(view._lock.locked)  # the first poll is waiting for the server
+        until_sync(view._lock.locked, "the first poll to wait for the server")
         assert view.poll() is None  # the timer's next polls do not queue behind it
         view.close()  # nor does closing it (the app quitting, or a new run)
         assert waiting.is_alive() and results == []  # the first poll still waits
@@ -336,13 +358,21 @@ async def test_monitor_on_postgres_survives_a_dropped_database_and_hides_the_pas
             tables = app.query_one(LiveTables)
             status = app.query_one("#tables-status", Static)
             executions = app.query_one("#table-executions", DataTable)
-            await until(pilot, lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {shown}")
+            await until(
+                lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {shown}",
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert text_of(app.query_one("#monitor-title", Static)) == f"Monitoring {shown}"
 
             await asyncio.to_thread(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
-            await until(pilot, lambda: "does not exist" in text_of(status))
+            await until(
+                lambda: "does not exist" in text_of(status),
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert tables.has_class("-fault") and executions.row_count == 3
-            await until(pilot, lambda: bool(notes))
+            await until(lambda: bool(notes), "the notifications", pilot=pilot)
             [warning] = notes
             assert warning.severity == "warning"
             assert warning.message.startswith(f"Lost the connection to {shown}: ")
@@ -352,9 +382,13 @@ async def test_monitor_on_postgres_survives_a_dropped_database_and_hides_the_pas
             await asyncio.to_thread(admin, f'CREATE DATABASE "{name}"')
             await upgrade(plain)
             await write_rows(plain, "Back Co", calls=1)
-            await until(pilot, lambda: text_of(status) == f"{status_counts(1, 1, 1)}  {shown}")
+            await until(
+                lambda: text_of(status) == f"{status_counts(1, 1, 1)}  {shown}",
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert not tables.has_class("-fault") and executions.row_count == 1
-            await until(pilot, lambda: len(notes) == 2)
+            await until(lambda: len(notes) == 2, "the notifications", pilot=pilot)
             assert [n.message for n in notes][1:] == [f"Reading {shown} again."]
             assert password not in app.export_screenshot()
             assert all(password not in n.message for n in notes)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from mcp_dashboard.events import (
+    EVENT_TYPES,
     MAX_LINE_BYTES,
     CollectedTest,
     Collection,
     CollectReport,
     Crash,
+    Event,
     HistoryLoaded,
     MalformedLine,
     OversizedLine,
     RunCancel,
     RunFinish,
-    RunStart,
     Step,
     TestHistory,
     TestReport,
@@ -30,18 +34,10 @@ from mcp_dashboard.events import (
     parse_line,
 )
 from mcp_dashboard.runner import LineSplitter
+from tests.dashboard.builders import start
 
-EVERY_EVENT = [
-    RunStart(
-        time=1.0,
-        pid=42,
-        args=("-q", "tests"),
-        rootdir="/r",
-        invocation_dir="/r",
-        pytest_version="8.4.2",
-        python_version="3.11.7",
-        workers=2,
-    ),
+EVERY_EVENT: list[Event] = [
+    start(1.0, pid=42, args=("-q", "tests"), workers=2),
     Collection(
         time=1.1,
         tests=(
@@ -76,13 +72,14 @@ EVERY_EVENT = [
     ),
     WarningRecorded(time=1.6, message="careful", category="UserWarning", lineno=2),
     RunFinish(time=1.7, exit_status=1, totals={"failed": 1}, duration=0.7),
+    RunFinish(time=1.75, exit_status=4, source="runner", output="ERROR: usage: pytest [options]"),
     RunCancel(time=1.8),
     HistoryLoaded(time=1.9, tests=(TestHistory(nodeid="t.py::a", flaky=True, median=0.1, runs=3),)),
 ]
 
 
 @pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda e: e.type)
-def test_every_event_round_trips(event) -> None:
+def test_every_event_round_trips(event: Event) -> None:
     line = encode(event)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert parse_line(line[:-1]) == event
@@ -133,7 +130,8 @@ def test_oversized_line_is_rejected_before_decoding() -> None:
 
 def test_lone_surrogates_are_replaced_not_fatal() -> None:
     line = encode(Step(time=1.0, nodeid="a", index=0, message="bad \udc80 byte"))
-    assert parse_line(line.strip()).message == "bad \ufffd byte"
+    parsed = parse_line(line.strip())
+    assert isinstance(parsed, Step) and parsed.message == "bad \ufffd byte"
 
 
 def test_clip_keeps_head_and_tail_within_the_limit() -> None:
@@ -182,3 +180,53 @@ def test_a_text_line_is_judged_as_the_utf8_it_would_be_in_the_file() -> None:
     four_bytes_each = "\U0001f600" * (MAX_LINE_BYTES // 4 + 1)  # under the limit in characters
     with pytest.raises(OversizedLine):
         parse_line(four_bytes_each)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+COMMON = {"type", "v", "time"}  # documented once, under "Common fields"
+
+
+def doc_sections() -> dict[str, str]:
+    """docs/events.md split into its sections, by the name in each heading's backticks."""
+    sections: dict[str, str] = {}
+    name = ""
+    for line in DOCS.read_text().splitlines():
+        heading = re.match(r"^#{2,3} (.*)$", line)
+        if heading:
+            quoted = re.search(r"`([a-z_]+)`", heading.group(1))
+            name = quoted.group(1) if quoted else heading.group(1).lower()
+        sections[name] = sections.get(name, "") + line + "\n"
+    return sections
+
+
+def documented(field_name: str, text: str) -> bool:
+    """`field` in backticks, or inside a `{a, b, c}` list of an object's fields."""
+    if f"`{field_name}`" in text:
+        return True
+    return any(field_name in re.split(r",\s*", group) for group in re.findall(r"\{([^}]*)\}", text))
+
+
+def test_every_event_field_is_documented_in_docs_events_md() -> None:
+    sections = doc_sections()
+    runner_side = sections["events added by the runner"]
+    missing = []
+    for type_name, cls in EVENT_TYPES.items():
+        text = sections.get(type_name, "") or runner_side
+        assert f"`{type_name}`" in DOCS.read_text(), f"no section for {type_name}"
+        for f in dataclasses.fields(cls):
+            if f.name not in COMMON and not documented(f.name, text):
+                missing.append(f"{type_name}.{f.name}")
+        for nested in NESTED.get(type_name, ()):
+            for f in dataclasses.fields(nested):
+                if not documented(f.name, text):
+                    missing.append(f"{type_name}.{nested.__name__}.{f.name}")
+    assert "`v`" in sections["common fields"] and "`time`" in sections["common fields"]
+    assert missing == []
+
+
+# Objects inside events, documented in their event's section.
+NESTED: dict[str, tuple[type, ...]] = {
+    "collection": (CollectedTest,),
+    "test_report": (Crash,),
+    "history": (TestHistory,),
+}

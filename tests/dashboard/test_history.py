@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mcp_dashboard.events import CollectedTest, Collection, RunFinish, RunStart, TestReport
-from mcp_dashboard.history import History, assess_test, paths_key
+from mcp_dashboard.events import CollectedTest, Collection, Event, TestHistory
+from mcp_dashboard.history import History, Result, assess_test, paths_key
 from mcp_dashboard.state import RunState, reduce_all
+from tests.dashboard.builders import finish, phases, start
 from tests.databases import write_locked_elsewhere
 
 
-def results(*entries: tuple[str, float]) -> list[tuple[int, str, float]]:
-    """Newest first, as the history returns them; run ids count down."""
-    return [(100 - n, outcome, duration) for n, (outcome, duration) in enumerate(entries)]
+def results(*entries: tuple[str, float], code: str = "") -> list[Result]:
+    """Newest first, as the history returns them; run ids count down; all on the same code."""
+    return [Result(100 - n, outcome, d, code) for n, (outcome, d) in enumerate(entries)]
 
 
 def test_flaky_means_passed_and_failed_within_the_window() -> None:
@@ -48,6 +49,34 @@ def test_slower_is_over_twice_the_median_of_recent_passing_runs(
     assert (verdict.slower, verdict.median) == (slower, median)
 
 
+def test_a_result_on_other_code_does_not_make_a_test_flaky() -> None:
+    """Broken on purpose (or fixed): the code changed between the two results."""
+    changed = [Result(2, "failed", 0.1, "after-edit"), Result(1, "passed", 0.1, "before-edit")]
+    assert not assess_test("t", changed).flaky
+    same = [Result(3, "failed", 0.1, "after-edit"), *changed[:1], *changed[1:]]
+    assert not assess_test("t", same).flaky  # failed twice on the new code: still broken
+    flipped = [Result(4, "passed", 0.1, "after-edit"), *same]
+    assert assess_test("t", flipped).flaky  # passed and failed on the same code
+
+
+def test_a_history_file_from_before_fingerprints_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.executescript(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, paths TEXT NOT NULL, "
+            "args TEXT NOT NULL, rootdir TEXT NOT NULL DEFAULT '', started REAL NOT NULL, "
+            "ended REAL, exit_status INTEGER, status TEXT);"
+            "INSERT INTO runs (paths, args, started, ended) VALUES ('[\"a\"]', '[]', 1, 2);"
+        )
+    with History(path) as history:
+        last = history.last_run(("a",))
+        assert last is not None and last.id == 1
+        run_id = history.start_run(("a",), [], 3.0, "abc")
+        history.finish_run(run_id, _state({"t::x": "passed"}, 0))
+        [assessed] = history.assess(run_id)
+        assert assessed == TestHistory(nodeid="t::x", runs=1)
+
+
 def test_failing_runs_do_not_count_towards_the_median() -> None:
     entries = results(("passed", 1.0), ("failed", 5.0), ("failed", 5.0), ("passed", 0.1))
     assert assess_test("t", entries).median is None
@@ -61,16 +90,9 @@ def test_paths_key_normalises_spellings(tmp_path: Path) -> None:
 
 
 def _state(outcomes: dict[str, str], exit_status: int) -> RunState:
-    events: list = [
-        RunStart(
-            time=1.0,
-            pid=1,
-            args=(),
-            rootdir="/root/dir",
-            invocation_dir="/",
-            pytest_version="8",
-            python_version="3",
-        ),
+    """A finished run of these tests (node id: outcome of the call), 0.1 s per phase."""
+    events: list[Event] = [
+        start(1.0, rootdir="/root/dir"),
         Collection(
             time=1.0,
             tests=tuple(CollectedTest(nodeid=n, critical_path="p") for n in outcomes),
@@ -78,15 +100,9 @@ def _state(outcomes: dict[str, str], exit_status: int) -> RunState:
         ),
     ]
     for nodeid, outcome in outcomes.items():
-        for when in ("setup", "call", "teardown"):
-            category = outcome if when == "call" else "passed"
-            raw = {"failed": "failed", "skipped": "skipped"}.get(category, "passed")
-            events.append(
-                TestReport(
-                    time=2.0, nodeid=nodeid, when=when, outcome=raw, category=category, duration=0.1
-                )
-            )
-    events.append(RunFinish(time=3.0, exit_status=exit_status))
+        file, _, name = nodeid.partition("::")
+        events += phases(name, outcome, file=file)
+    events.append(finish(exit_status, t=3.0))
     return reduce_all(events)
 
 
@@ -107,7 +123,10 @@ def test_last_run_and_its_failed_ids(tmp_path: Path) -> None:
             "failed",
         )
         assert history.failed_ids(first) == ["t::x", "t::z"]
-        assert history.results(other) == {"t::w": ("failed", pytest.approx(0.3))}
+        [(outcome, duration)] = history.results(other).values()
+        assert list(history.results(other)) == ["t::w"]
+        assert outcome == "failed"
+        assert duration == pytest.approx(0.3)
         assert unfinished > other
         history.finish_run(unfinished, _state({"t::x": "passed"}, 0))
         assert history.recent_durations("t::x") == [pytest.approx(0.3)] * 2

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from mcp_dashboard.db_views.factory import UnsupportedDatabase
@@ -21,12 +22,14 @@ from mcp_dashboard.monitor import MonitorApp, describe
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.db import sqlite_file
-from tests.dashboard.live_db import plus, status_counts, totals, until
+from tests.dashboard.live_db import plus, status_counts, totals
+from tests.toolkit import until
 
 
 def row_keys(table: DataTable[str]) -> list[str]:
     return [
-        table.coordinate_to_cell_key((i, 0)).row_key.value or "" for i in range(table.row_count)
+        table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value or ""
+        for i in range(table.row_count)
     ]
 
 
@@ -44,7 +47,11 @@ async def test_monitor_follows_a_working_service(database_url: str) -> None:
             path = sqlite_file(database_url)
             url = make_url(database_url)
             shown = str(path) if path else url.render_as_string(hide_password=True)
-            await until(pilot, lambda: status_counts(*before) in str(status.render()))
+            await until(
+                lambda: status_counts(*before) in str(status.render()),
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert str(status.render()).rstrip().endswith(shown)
 
             registered = await service.register_client(name, "basic")
@@ -52,7 +59,11 @@ async def test_monitor_follows_a_working_service(database_url: str) -> None:
             first = await service.execute_tool(
                 session.session_id, "echo", {"message": "hi"}, client_id=registered.client_id
             )
-            await until(pilot, lambda: first.execution_id in row_keys(executions))
+            await until(
+                lambda: first.execution_id in row_keys(executions),
+                "the status line to say so",
+                pilot=pilot,
+            )
             assert row_keys(executions)[0] == first.execution_id  # newest first
             assert executions.get_row_at(0)[2:4] == ["echo", "success"]
             assert executions.get_row_at(0)[5] == name
@@ -68,7 +79,11 @@ async def test_monitor_follows_a_working_service(database_url: str) -> None:
                 )
                 later.append(record.execution_id)
             expected = status_counts(*plus(before, (1, 1, 4)))
-            await until(pilot, lambda: expected in str(status.render()))
+            await until(
+                lambda: expected in str(status.render()),
+                "the status line to say so",
+                pilot=pilot,
+            )
             # Newest first, and the cursor stayed on the row it was on.
             assert row_keys(executions)[:4] == [*reversed(later), first.execution_id]
             cursor = executions.coordinate_to_cell_key(executions.cursor_coordinate).row_key

@@ -14,29 +14,31 @@ from sqlalchemy.engine import make_url
 from textual.widgets import DataTable, Static
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.cli import build_parser
-from mcp_dashboard.launch import Launcher
 from mcp_service.db import sqlite_file
-from tests.dashboard.helpers import FIXTURES, child_env, fixture, run_cli
-from tests.dashboard.live_db import plus, status_counts, totals, until
+from tests.dashboard.helpers import child_env, fixture, run_cli
+from tests.dashboard.live_db import plus, status_counts, totals
+from tests.dashboard.pilot import launcher
+from tests.toolkit import until
 
 
 async def test_run_mode_shows_the_tables_of_the_chosen_database(
     database_url: str, tmp_path: Path
 ) -> None:
-    args = build_parser().parse_args(
-        ["service", "--database-url", database_url, "--history", str(tmp_path / "h.sqlite3")]
-    )
+    chosen = launcher(tmp_path, "service", "--database-url", database_url)
     path = sqlite_file(database_url)
     before = totals(database_url) if path is None or path.exists() else (0, 0, 0)
     after = plus(before, (2, 2, 6))  # the fixture suite writes 2 clients, 2 sessions, 6 calls
     shown = str(path) if path else make_url(database_url).render_as_string(hide_password=True)
-    with Launcher(args, cwd=FIXTURES, state_dir=tmp_path / "state") as launcher:
-        app = DashboardApp(launcher)
+    with chosen:
+        app = DashboardApp(chosen)
         async with app.run_test(size=(160, 48)) as pilot:
             status = app.query_one("#tables-status", Static)
-            await until(pilot, lambda: app.runs_finished == 1, timeout=60)
-            await until(pilot, lambda: f"{status_counts(*after)}  {shown}" in str(status.render()))
+            await until(lambda: app.runs_finished == 1, "the run", pilot=pilot)
+            await until(
+                lambda: f"{status_counts(*after)}  {shown}" in str(status.render()),
+                "the status line to say so",
+                pilot=pilot,
+            )
             clients = app.query_one("#table-clients", DataTable)
             assert sorted(clients.get_row_at(i)[1] for i in range(2)) == [
                 "fixture client 0",

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
 from mcp_dashboard.events import (
-    CollectedTest,
-    Collection,
     CollectReport,
     Crash,
+    Event,
     HistoryLoaded,
     RunCancel,
     RunFinish,
-    RunStart,
-    Step,
     TestHistory,
-    TestReport,
-    TestStart,
     WarningRecorded,
 )
 from mcp_dashboard.state import (
@@ -29,84 +25,19 @@ from mcp_dashboard.state import (
     reduce,
     reduce_all,
 )
+from mcp_dashboard.status import TestStatus
+from tests.dashboard.builders import (
+    F,
+    began,
+    collected,
+    finish,
+    phases,
+    report,
+    start,
+    step,
+)
 
-F = "tests/test_f.py"
-
-
-def start(t: float = 0.0) -> RunStart:
-    return RunStart(
-        time=t,
-        pid=1,
-        args=("tests",),
-        rootdir="/r",
-        invocation_dir="/r",
-        pytest_version="8",
-        python_version="3.11",
-    )
-
-
-def collected(*tests: tuple[str, str], part: int = 1, parts: int = 1, total: int | None = None):
-    return Collection(
-        time=0.1,
-        tests=tuple(
-            CollectedTest(nodeid=f"{F}::{name}", critical_path=path, name=name, file=F, line=1)
-            for name, path in tests
-        ),
-        total=len(tests) if total is None else total,
-        part=part,
-        parts=parts,
-    )
-
-
-def began(name: str, t: float = 1.0) -> TestStart:
-    return TestStart(time=t, nodeid=f"{F}::{name}", file=F, line=1)
-
-
-def step(name: str, index: int, message: str | None = None, t: float = 1.5) -> Step:
-    return Step(time=t, nodeid=f"{F}::{name}", index=index, message=message or f"✓ step {index}")
-
-
-def report(
-    name: str,
-    when: str,
-    category: str = "passed",
-    outcome: str | None = None,
-    duration: float = 0.1,
-    t: float = 2.0,
-    **extra,
-) -> TestReport:
-    if outcome is None:
-        outcome = {
-            "failed": "failed",
-            "error": "failed",
-            "skipped": "skipped",
-            "xfailed": "skipped",
-        }
-        outcome = outcome.get(category, "passed")
-    return TestReport(
-        time=t,
-        nodeid=f"{F}::{name}",
-        when=when,
-        outcome=outcome,
-        category=category,
-        duration=duration,
-        **extra,
-    )
-
-
-def phases(name: str, call: str | None = "passed", setup="passed", teardown="passed", **extra):
-    events = [report(name, "setup", setup)]
-    if call is not None:
-        events.append(report(name, "call", call, **extra))
-    events.append(report(name, "teardown", teardown))
-    return events
-
-
-def finish(status: int | None = 1, **extra) -> RunFinish:
-    return RunFinish(time=10.0, exit_status=status, **extra)
-
-
-OUTCOME_STREAM = [
+OUTCOME_STREAM: list[Event] = [
     start(),
     collected(
         ("test_pass", "registration"),
@@ -142,7 +73,7 @@ OUTCOME_STREAM = [
 ]
 
 
-def statuses(state: RunState) -> dict[str, str]:
+def statuses(state: RunState) -> dict[str, TestStatus]:
     return {t.name or t.nodeid.split("::")[-1]: t.status for t in state.tests_in_order()}
 
 
@@ -206,8 +137,6 @@ def test_every_event_twice_gives_the_same_state() -> None:
 
 def _without_warning_dupes(state: RunState) -> RunState:
     # Warnings are not de-duplicated (the same warning twice is two warnings).
-    from dataclasses import replace
-
     return replace(state, warnings=state.warnings * 2, warning_count=state.warning_count * 2)
 
 
@@ -257,7 +186,11 @@ def test_a_step_after_the_test_finished_is_kept_without_reopening_it() -> None:
 
 
 def test_teardown_before_call_still_gives_the_call_outcome() -> None:
-    events = [report("t", "setup"), report("t", "teardown"), report("t", "call", "failed")]
+    events: list[Event] = [
+        report("t", "setup"),
+        report("t", "teardown"),
+        report("t", "call", "failed"),
+    ]
     assert reduce_all(events).tests[f"{F}::t"].status == "failed"
 
 
@@ -282,8 +215,8 @@ def test_a_test_is_running_until_its_teardown_report() -> None:
         ("passed", "rerun", "passed", "passed"),  # a plugin's category falls back to the outcome
     ],
 )
-def test_outcome_of_phases(setup, call, teardown, expected) -> None:
-    events = [report("t", "setup", setup)]
+def test_outcome_of_phases(setup: str, call: str | None, teardown: str, expected: str) -> None:
+    events: list[Event] = [report("t", "setup", setup)]
     if call is not None:
         events.append(report("t", "call", call, outcome="passed" if call == "rerun" else None))
     events.append(report("t", "teardown", teardown))
@@ -300,7 +233,7 @@ def test_xdist_crash_report_fails_the_test() -> None:
 
 
 def test_aborted_run_marks_the_running_test_interrupted() -> None:
-    events = [
+    events: list[Event] = [
         start(),
         collected(("a", "p"), ("b", "p"), ("c", "p")),
         began("a"),
@@ -393,7 +326,9 @@ def test_history_flags_attach_to_known_tests_only() -> None:
 
 
 def test_warnings_are_counted_but_only_some_are_kept() -> None:
-    events = [WarningRecorded(time=1.0, message=f"w{n}", category="W") for n in range(250)]
+    events: list[Event] = [
+        WarningRecorded(time=1.0, message=f"w{n}", category="W") for n in range(250)
+    ]
     state = reduce_all(events)
     assert state.warning_count == 250
     assert len(state.warnings) == MAX_WARNINGS_KEPT
@@ -402,17 +337,3 @@ def test_warnings_are_counted_but_only_some_are_kept() -> None:
 def test_unknown_objects_change_nothing() -> None:
     state = reduce_all(OUTCOME_STREAM[:3])
     assert reduce(state, object()) is state  # type: ignore[arg-type]
-
-
-def test_a_large_run_reduces_in_linear_time() -> None:
-    import time
-
-    names = [f"t{n}" for n in range(5000)]
-    events = [start(), collected(*((n, f"p{i % 7}") for i, n in enumerate(names)))]
-    for name in names:
-        events += [began(name), *phases(name)]
-    started = time.perf_counter()
-    state = reduce_all(events)
-    elapsed = time.perf_counter() - started
-    assert state.counts == Counts(passed=5000)
-    assert elapsed < 5.0, f"20,000 events took {elapsed:.2f}s"

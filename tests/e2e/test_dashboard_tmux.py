@@ -1,17 +1,21 @@
-"""End to end: `mcp-dashboard` in a real terminal (tmux) on the realistic suite."""
+"""End to end: `mcp-dashboard` in a real terminal (tmux), on our realistic suite and on a
+project shaped like a third-party one (30 modules, classes, parameters, no markers, failures
+in the last module), at the sizes people use."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.dashboard.suites import count_tests, many_modules
+from tests.toolkit import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "tests/integration/test_mcp_service_realistic.py"
@@ -24,6 +28,7 @@ PATHS = (
     "end_to_end",
     "resilience",
 )
+DASHBOARD = Path(sys.executable).parent / "mcp-dashboard"
 
 
 def tmux(*args: str) -> str:
@@ -32,56 +37,114 @@ def tmux(*args: str) -> str:
     ).stdout
 
 
-@pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+class Terminal:
+    """A tmux session running one command; `screen()` is what it shows right now."""
+
+    def __init__(self, session: str, marker: Path) -> None:
+        self.session = session
+        self.marker = marker
+
+    def screen(self) -> str:
+        return tmux("capture-pane", "-p", "-t", self.session)
+
+    def lines(self) -> list[str]:
+        return self.screen().splitlines()
+
+    def press(self, *keys: str) -> None:
+        tmux("send-keys", "-t", self.session, *keys)
+
+    def shows(self, check: Callable[[str], bool], what: str) -> str:
+        until_sync(lambda: check(self.screen()), what)
+        return self.screen()
+
+    def exit_status(self) -> str:
+        until_sync(self.marker.exists, "the dashboard to exit")
+        return self.marker.read_text().strip()
+
+
+@contextmanager
+def terminal(tmp_path: Path, cwd: Path, *args: str, size: tuple[int, int]) -> Iterator[Terminal]:
     assert shutil.which("tmux"), "tmux is required: `make test` installs it"
     session = f"dash-{uuid.uuid4().hex[:8]}"
-    marker = tmp_path / "exit-status"
-    dashboard = Path(sys.executable).parent / "mcp-dashboard"
-    env = " ".join(
-        f"{k}={v}" for k, v in {"TERM": "xterm-256color", "COLORTERM": "truecolor"}.items()
-    )
+    marker = tmp_path / f"exit-status-{session}"
+    words = " ".join(shlex.quote(a) for a in [str(DASHBOARD), *args])
     command = (
         # COLUMNS/LINES from the outer process would override the real terminal's size.
-        f"cd {ROOT} && env -u COLUMNS -u LINES {env} {dashboard} {SUITE} "
-        f"--history {tmp_path / 'history.sqlite3'}; "
+        f"cd {shlex.quote(str(cwd))} && env -u COLUMNS -u LINES TERM=xterm-256color "
+        f"COLORTERM=truecolor {words} --history {tmp_path / 'history.sqlite3'}; "
         f"echo $? > {marker}; sleep 30"
     )
-    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", command)
+    width, height = size
+    tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), command)
     try:
-        yield session, marker
+        yield Terminal(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+def test_our_suite_in_a_real_terminal(tmp_path: Path) -> None:
+    with terminal(tmp_path, ROOT, SUITE, size=(160, 48)) as term:
+        seen = term.shows(lambda s: "PASSED " in s or "FAILED " in s, "the run to finish")
+        header = " ".join(term.lines()[0].split())
+        assert re.match(r"PASSED 11 passed in \d+\.\d\ds ━+ 11/11$", header), seen
+        for path in PATHS:
+            assert f"✓ {path}  " in seen, f"pane {path} missing or not passed:\n{seen}"
+        assert "f Rerun failed" in seen and "q Quit" in seen  # the footer lists the keys
+        term.shows(lambda s: " of " in s and "clients" in s, "the live tables")
+        assert not re.search(r"mcp_[0-9a-f]{16}_", term.screen()), "an API key is on screen"
+
+        term.press("?")
+        term.shows(lambda s: "watch-mode habits" in s, "the help screen")
+        term.press("Escape")
+        term.shows(lambda s: "watch-mode habits" not in s, "the help screen to close")
+        term.press("q")
+        assert term.exit_status() == "0"
 
 
-def test_dashboard_in_a_real_terminal(terminal: tuple[str, Path]) -> None:
-    session, marker = terminal
+def test_a_third_party_project_at_80x24_shows_its_failures_first(tmp_path: Path) -> None:
+    project = many_modules(tmp_path / "project")
+    with terminal(tmp_path, project, size=(80, 24)) as term:
+        seen = term.shows(lambda s: "FAILED " in s, "the run to finish")
+        lines = term.lines()
+        passed = count_tests() - 3
+        assert re.match(
+            rf"FAILED 3 failed, {passed} passed in \d+\.\d\ds {passed + 3}/{passed + 3}$",
+            " ".join(lines[0].split()),
+        ), seen
+        # The failing module is the first pane; its three failures are its first lines.
+        assert "✗ tests/test_module_29.py  9/9  ✗3 ✓6" in lines[2], seen
+        assert "✗ TestBroken::test_fails_on_purpose" in lines[3], seen
+        assert "✗ TestBroken::test_fails_with_a_parameter[a]" in lines[4], seen
+        assert re.search(r"✓ (…s?/)?test_module_00\.py  6/6  ✓6", seen)  # passed modules, folded
+        assert "No service database in this run" in lines[-2], seen
+        assert "Database file not found" not in seen
 
-    def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", session)
+        term.shows(  # the focus is on the first failure, named in full under the panes
+            lambda s: "::TestBroken::test_fails_on_purpose" in s.splitlines()[-3], "the focus"
+        )
+        term.press("n")  # to the second failure, then open it
+        term.shows(
+            lambda s: "test_fails_with_a_parameter[a]" in s.splitlines()[-3], "the second failure"
+        )
+        term.press("Enter")
+        detail = term.shows(lambda s: "Traceback" in s, "the failure's detail")
+        assert "module: tests/test_module_29.py:" in detail
+        term.press("Escape")
+        term.shows(lambda s: "Traceback" not in s, "back to the panes")
+        term.press("q")
+        assert term.exit_status() == "1"  # the last run failed
 
-    wait_for(lambda: "PASSED" in screen() or "FAILED" in screen(), 120, "the run to finish")
-    seen = screen()
-    assert "PASSED" in seen, seen
-    assert "✓ 11 passed" in seen, seen
-    for path in PATHS:
-        assert f"✓ {path}" in seen, f"pane {path} missing or not passed:\n{seen}"
-    assert "Rerun failed" in seen and "Quit" in seen  # the footer lists the keys
-    wait_for(lambda: " of " in screen() and "clients" in screen(), 10, "the live tables")
-    assert not re.search(r"mcp_[0-9a-f]{16}_", screen()), "an API key is on screen"
 
-    tmux("send-keys", "-t", session, "?")
-    wait_for(lambda: "watch-mode habits" in screen(), 10, "the help screen")
-    tmux("send-keys", "-t", session, "Escape")
-    wait_for(lambda: "watch-mode habits" not in screen(), 10, "the help screen to close")
-
-    tmux("send-keys", "-t", session, "q")
-    wait_for(marker.exists, 15, "the dashboard to exit")
-    assert marker.read_text().strip() == "0"
+def test_a_third_party_project_at_200x50_and_120x40(tmp_path: Path) -> None:
+    project = many_modules(tmp_path / "project")
+    for size in ((200, 50), (120, 40)):
+        with terminal(tmp_path, project, size=size) as term:
+            seen = term.shows(lambda s: "FAILED " in s, f"the run at {size}")
+            lines = term.lines()
+            assert "✗ tests/test_module_29.py  9/9  ✗3 ✓6" in lines[2], seen
+            assert "✗ TestBroken::test_fails_on_purpose" in seen
+            # Folded groups fill the width in columns.
+            folded = [line for line in lines if line.count("  ✓6  ") >= 2]
+            assert folded, seen
+            term.press("q")
+            assert term.exit_status() == "1"

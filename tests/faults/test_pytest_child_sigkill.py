@@ -9,7 +9,6 @@ reruns the test the run died in.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -18,21 +17,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
-from textual.widgets import Static
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.cli import build_parser
-from mcp_dashboard.launch import Launcher
+from mcp_dashboard.events import Event, RunFinish, Step, TestReport
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import reduce_all
 from tests.dashboard.helpers import child_env
+from tests.dashboard.pilot import header, launcher
 from tests.faults.suites import BLOCKING, write_suite
+from tests.toolkit import until
 
 RUNNING = re.compile(r"✓ running pid=(\d+) ppid=(\d+)")
 FILE = "test_blocking.py::"
@@ -68,21 +66,23 @@ async def test_runner_kills_the_orphaned_xdist_workers_of_a_killed_controller(
     suite: Path,
 ) -> None:
     config = RunConfig(pytest_args=[str(suite)], cwd=suite, workers=2, env={"FAULT_HANGING": "2"})
-    events, killed = [], False
+    events: list[Event] = []
+    killed = False
     async with Run(config) as run:
         async for event in run:
             events.append(event)
-            steps = [e.message for e in events if e.type == "step"]
+            steps = [e.message for e in events if isinstance(e, Step)]
             first_done = any(
-                e.type == "test_report" and e.nodeid.endswith(PASSES) and e.when == "teardown"
+                isinstance(e, TestReport) and e.nodeid.endswith(PASSES) and e.when == "teardown"
                 for e in events
             )
             # Both workers hang in a test, and the controller has reported the first test
             # (workers write their steps directly, so those can arrive before that report).
             if first_done and len(running_pids(steps)) == 2 and not killed:
+                assert run.pid is not None
                 os.kill(run.pid, signal.SIGKILL)  # the controller only, as the OOM killer would
                 killed = True
-    workers = running_pids([e.message for e in events if e.type == "step"])
+    workers = running_pids([e.message for e in events if isinstance(e, Step)])
     assert {ppid for _, ppid in workers} == {run.pid}  # both hung in a worker of that pytest
     for pid, _ in workers:
         # Killed before the stream ended: 1 s is for the kernel to deliver the SIGKILL. Left
@@ -90,11 +90,8 @@ async def test_runner_kills_the_orphaned_xdist_workers_of_a_killed_controller(
         # ~5 s later), still executing its test against the database.
         assert exits_within(pid, 1.0), f"xdist worker {pid} outlived its killed controller"
     finish = events[-1]
-    assert (finish.type, finish.aborted, finish.reason) == (
-        "run_finish",
-        True,
-        "pytest was killed by SIGKILL",
-    )
+    assert isinstance(finish, RunFinish)
+    assert (finish.aborted, finish.reason) == (True, "pytest was killed by SIGKILL")
     state = reduce_all(events)
     assert state.status == "aborted"
     statuses = {t.name: t.status for t in state.tests_in_order()}
@@ -108,9 +105,9 @@ async def test_runner_kills_the_orphaned_xdist_workers_of_a_killed_controller(
 
 @contextmanager
 def dashboard_ci(suite: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
-    """`mcp-dashboard --ci --verbose ARGS` with its stdout readable line by line as it prints."""
+    """`mcp-dashboard --ci -v --steps ARGS` with its stdout readable line by line as it prints."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_dashboard.cli", "--ci", "--verbose", str(suite), *args],
+        [sys.executable, "-m", "mcp_dashboard.cli", "--ci", "-v", "--steps", str(suite), *args],
         cwd=suite,
         env=child_env(),
         stdout=subprocess.PIPE,
@@ -147,7 +144,7 @@ def test_ci_run_killed_mid_test_keeps_partial_results_and_reruns_it(
         assert ci.wait(timeout=60) == 3
     assert f"PASSED      [faults] {FILE}{PASSES}" in out
     assert f"INTERRUPTED [faults] {FILE}{HANGS}[0]" in out
-    assert f"INTERRUPTED [faults] {FILE}{HANGS}[0]: the run ended during it" in out
+    assert f"INTERRUPTED {FILE}{HANGS}[0] - the run ended during it" in out
     assert "run aborted: pytest was killed by SIGKILL" in out
     assert not (suite / "r.json").exists() and not (suite / "j.xml").exists()
 
@@ -169,34 +166,25 @@ def test_ci_run_killed_mid_test_keeps_partial_results_and_reruns_it(
     ]
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Let the app run until `condition` holds (Pilot has no event for a child's output)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
-
-
 async def test_app_run_killed_mid_test_shows_aborted_and_f_reruns_it(
     suite: Path, tmp_path: Path
 ) -> None:
-    args = build_parser().parse_args([str(suite), "--history", str(tmp_path / "h.sqlite3")])
-    with Launcher(args, cwd=suite, state_dir=tmp_path / "state", env=child_env()) as launcher:
-        app = DashboardApp(launcher)
+    with launcher(tmp_path, str(suite), cwd=suite, env=child_env()) as chosen:
+        app = DashboardApp(chosen)
         async with app.run_test(size=(160, 48)) as pilot:
 
             def hung() -> bool:
                 test = app.state.tests.get(f"{FILE}{HANGS}[0]")
                 return test is not None and bool(running_pids([s.message for s in test.steps]))
 
-            await until(pilot, hung)
+            await until(hung, "the test to hang", pilot=pilot)
             assert app.run_handle is not None and app.run_handle.pid is not None
             os.kill(app.run_handle.pid, signal.SIGKILL)
-            await until(pilot, lambda: app.runs_finished == 1 and not app.running)
-            await app.draw()
+            await until(lambda: app.runs_finished == 1 and not app.running, "the run", pilot=pilot)
+            app.draw()
+            await pilot.pause()
             assert app.state.status == "aborted"
-            assert str(app.query_one("#run-status", Static).render()).startswith("ABORTED")
+            assert header(app).startswith("ABORTED pytest was killed by SIGKILL: 1 passed")
             assert {t.name: t.status for t in app.state.tests_in_order()} == {
                 PASSES: "passed",
                 f"{HANGS}[0]": "interrupted",
@@ -205,6 +193,8 @@ async def test_app_run_killed_mid_test_shows_aborted_and_f_reruns_it(
 
             (suite / "block").unlink()
             await pilot.press("f")
-            await until(pilot, lambda: app.runs_finished == 2 and not app.running)
+            await until(
+                lambda: app.runs_finished == 2 and not app.running, "the rerun", pilot=pilot
+            )
             assert app.state.status == "passed"
             assert [t.nodeid for t in app.state.tests_in_order()] == [f"{FILE}{HANGS}[0]"]

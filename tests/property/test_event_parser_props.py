@@ -57,7 +57,7 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return st.one_of(*(strategy_for(a) for a in args))
     if annotation is type(None):
         return st.none()
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return builds(annotation)
     raise TypeError(f"no strategy for {annotation!r}")
 
@@ -80,7 +80,7 @@ def scrubbed(value: Any) -> Any:
     """What encode() promises to write: the same value, lone surrogates as U+FFFD."""
     if isinstance(value, str):
         return SURROGATE.sub("\ufffd", value)
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {f.name: scrubbed(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return dataclasses.replace(value, **changes)
     if isinstance(value, tuple):
