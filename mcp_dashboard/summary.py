@@ -7,8 +7,13 @@ refused its arguments). Pure: a `RunState` in, text out.
 
 from __future__ import annotations
 
-from mcp_dashboard.state import RunState
+import re
+
+from mcp_dashboard.state import CollectProblem, RunState
 from mcp_dashboard.status import RunStatus
+
+_FILE_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+_FRAME = re.compile(r"^(\S+\.py):(\d+): in ")
 
 
 def plural(count: int, noun: str) -> str:
@@ -89,3 +94,22 @@ def what_happened(state: RunState) -> str:
     if state.status == RunStatus.ABORTED:
         return f"{state.reason}: {closing_line(state)}"
     return closing_line(state)
+
+
+def collection_headline(problem: CollectProblem) -> str:
+    """Where and why a file failed to collect, from pytest's text: `test_x.py:5: SyntaxError:
+    '(' was never closed`. pytest puts both at the end of a traceback through its own
+    importer, which is where a person's eye does not go first."""
+    lines = problem.longrepr.splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    message = errors[-1] if errors else (lines[-1].strip() if lines else "")
+    where = problem.nodeid
+    for line in reversed(errors):
+        found = _FILE_LINE.search(line)
+        if found:
+            return f"{where}:{found.group(2)}: {message}"
+    frames = [m for line in lines if (m := _FRAME.match(line))]
+    ours = [m for m in frames if m.group(1).endswith(problem.nodeid.rsplit("/", 1)[-1])]
+    if ours:
+        return f"{ours[-1].group(1)}:{ours[-1].group(2)}: {message}"
+    return f"{where}: {message}"

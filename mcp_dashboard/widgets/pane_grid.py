@@ -113,6 +113,11 @@ class PaneGrid(VerticalScroll, can_focus=False):
         yield self.open_area
         yield self.folded_area
 
+    @property
+    def shown_state(self) -> RunState:
+        """The state the panes show now."""
+        return self._shown_state
+
     # -- the state, each frame -------------------------------------------------
 
     def reset(self) -> None:

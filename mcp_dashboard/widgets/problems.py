@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from mcp_dashboard.state import RunState
-from mcp_dashboard.summary import plural
+from mcp_dashboard.summary import collection_headline, plural
 
 
 def problems_text(state: RunState, paths: list[str]) -> Text | None:
@@ -17,7 +17,9 @@ def problems_text(state: RunState, paths: list[str]) -> Text | None:
     text = Text()
     for problem in state.collection_errors:
         text.append(f"ERROR collecting {problem.nodeid}\n", style="bold red")
-        text.append(problem.longrepr.rstrip() + "\n\n")
+        text.append(collection_headline(problem) + "\n", style="bold")
+    for problem in state.collection_errors:  # then pytest's own words, in full
+        text.append(f"\n{problem.longrepr.rstrip()}\n", style="dim")
     if (state.finished and state.exit_status in (3, 4)) or (
         state.finished and state.started_at is None and state.exit_status
     ):

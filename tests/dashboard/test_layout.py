@@ -1,0 +1,88 @@
+"""The layout on real runs: a big suite fits any terminal with its failures in view, and
+pytest's own errors are on screen where the user looks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcp_dashboard.status import RunStatus
+from mcp_dashboard.widgets.pane_grid import columns_for
+from tests.dashboard.pilot import dashboard, finished, grid, header, screen_lines, screen_text
+from tests.dashboard.suites import count_tests, many_modules
+from tests.toolkit import until
+
+LAST = "tests/test_module_29.py"
+FAILURES = (
+    "TestBroken::test_fails_on_purpose",
+    "TestBroken::test_fails_with_a_parameter[a]",
+    "TestBroken::test_fails_with_a_parameter[b]",
+)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+async def test_thirty_modules_fit_with_the_failures_in_the_first_frame_after_the_run(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Failures are in the last module, so collection order would put them below the fold."""
+    project = many_modules(tmp_path / "project")
+    async with dashboard(tmp_path, cwd=project, size=size) as (app, pilot):
+        panes = grid(app)
+        await until(
+            lambda: app.state.finished and panes.shown_state is app.state,
+            "the first frame after the run",
+            pilot=pilot,
+        )
+        await pilot.pause()  # composited, not scrolled
+        lines = screen_lines(app)
+        passed = count_tests() - 3
+        assert header(app).startswith(f"FAILED 3 failed, {passed} passed in ")
+        # The failing module is open first, its failures first, all three on screen.
+        assert panes.layout_now.open[0] == LAST
+        assert lines[2].split("  ")[0].strip("║│ ") in (f"✗ {LAST}", "✗ …/test_module_29.py")
+        for row, name in enumerate(FAILURES, start=3):
+            assert lines[row].strip("║│ ").startswith(f"✗ {name}"), "\n".join(lines)
+        # The 29 passed modules are folded to one line each, in columns from the width.
+        assert panes.layout_now.compact
+        assert len(panes.layout_now.folded) == 29
+        folded = panes.folded_area
+        assert folded.size.width // 34 >= columns_for(size[0] - 2, 34, 29) - 1
+        assert panes.scroll_offset.y == 0
+        await finished(app, pilot)  # its history written, before the app closes
+    assert app.state.status == RunStatus.FAILED
+
+
+async def test_a_usage_error_is_shown_with_pytests_words(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, "outcomes", "--no-such-option") as (app, pilot):
+        await finished(app, pilot)
+        assert header(app).startswith("USAGE ERROR unrecognized arguments: --no-such-option")
+        text = screen_text(app)
+        assert "pytest refused its arguments" in text
+        assert "__main__.py: error: unrecognized arguments: --no-such-option" in text
+
+
+async def test_a_collection_error_is_shown_with_file_line_and_message(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_fine.py").write_text("def test_fine():\n    pass\n")
+    (suite / "test_syntax.py").write_text("def test_ok():\n    pass\n\n\ndef broken(\n")
+    async with dashboard(tmp_path, cwd=suite) as (app, pilot):
+        await finished(app, pilot)
+        assert header(app).startswith("ERROR 1 error during collection: test_syntax.py")
+        text = screen_text(app)
+        problems = [line.strip("│ ") for line in screen_lines(app)[2:4]]
+        assert problems == [
+            "ERROR collecting test_syntax.py",
+            "test_syntax.py:5: SyntaxError: '(' was never closed",
+        ]
+        assert "_pytest/assertion/rewrite.py" in text  # pytest's own words follow
+
+
+async def test_no_tests_collected_says_so_and_why(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, "outcomes", "-k", "no_test_is_called_this") as (app, pilot):
+        await finished(app, pilot)
+        assert header(app).startswith("NO TESTS no tests collected (8 deselected) ━")
+        text = screen_text(app)
+        assert "No tests collected" in text
+        assert "8 tests deselected by -k, -m or --pattern" in text
