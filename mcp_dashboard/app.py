@@ -476,6 +476,8 @@ def help_sections() -> list[Section]:
             [
                 *keys_of(LiveTables.BINDINGS),
                 ("up/down", "move between rows (the cursor stays on its row as rows arrive)"),
+                ("enter", "the row in full: arguments and result, a session's calls"),
+                ("pageup/pagedown", "at the first or last row: the previous or next page"),
             ],
         ),
         (

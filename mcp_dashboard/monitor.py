@@ -2,18 +2,23 @@
 
 A developer starts `mcp-service serve`, opens this beside it, and sees clients
 connect, sessions open and close, and tool calls land as they happen, on a
-SQLite file or a PostgreSQL database alike.
+SQLite file or a PostgreSQL database alike: calls per second and error rate per
+tool over the last minute, pages through tables larger than one read (PgUp/PgDn),
+and Enter on a row for all of it (an execution's arguments and result, a
+session's calls, a client's sessions).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.markup import escape
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
+from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT
 from mcp_dashboard.db_views.factory import open_view
 from mcp_dashboard.widgets.live_tables import LiveTables
 
@@ -23,20 +28,23 @@ class MonitorApp(App[int]):
     TITLE = "mcp-dashboard --monitor"
     AUTO_FOCUS = "DataTable"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_now", "Refresh now"),
+        Binding("enter", "noop", "Detail", key_display="enter", tooltip="open the row"),
+        Binding("pagedown", "noop", "Next page", key_display="PgDn", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, database: str | Path) -> None:
+    def __init__(self, database: str | Path, *, row_limit: int = DEFAULT_ROW_LIMIT) -> None:
         """`database`: the service's URL, or a SQLite file's path."""
         super().__init__()
         self.database = database
+        self.row_limit = row_limit
         self.source = describe(database)
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]Monitoring[/b] {escape(self.source)}", id="monitor-title")
-        yield LiveTables(id="live-tables")
+        yield LiveTables(id="live-tables", show_rates=True, row_limit=self.row_limit)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -44,6 +52,9 @@ class MonitorApp(App[int]):
 
     def action_refresh_now(self) -> None:
         self.query_one(LiveTables).poll(force=True)
+
+    def action_noop(self) -> None:
+        """Listed in the footer; the focused table does the work."""
 
 
 def describe(database: str | Path) -> str:

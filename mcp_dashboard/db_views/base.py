@@ -1,35 +1,34 @@
-"""What every engine's view shares: the snapshot, the SQL, the cell formats, one poll at a time.
+"""What every engine's view shares: the snapshot, one poll at a time, faults as messages.
 
 A view answers `poll()` from a worker thread: a new `Snapshot` when someone
 committed since the last one, else None, so an unchanged database costs one
-cheap check, not three queries. Both engines (`sqlite`, `postgres`) read the
-same rows in the same order through the SQL below and format them with the
-same functions, and both turn every fault into a message in the snapshot,
-never an exception. Hashes are shown only as scheme and salt prefix, never whole.
+cheap check, not the queries. Both engines (`sqlite`, `postgres`) run the same
+SQL and format its rows the same way (queries.py), and both turn every fault
+into a message in the snapshot, never an exception.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from mcp_service.security import hash_preview
+from mcp_dashboard.db_views.queries import (
+    TABLES,
+    Detail,
+    Row,
+    Table,
+    ToolRate,
+    read_detail,
+    read_tables,
+    table_queries,
+    window_start,
+)
 
 DEFAULT_ROW_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows ready to draw: (key, cells) newest first, plus the table's total row count."""
-
-    name: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, tuple[str, ...]], ...]
-    total: int
+DETAIL_WAIT_S = 5.0  # a detail waits this long for a poll in progress to end
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class Snapshot:
     clients: Table | None = None
     sessions: Table | None = None
     executions: Table | None = None
+    # Calls per tool in the last minute, busiest first; None when this poll did not read them.
+    tools: tuple[ToolRate, ...] | None = None
     error: str | None = None
     # The error is that there is no service database (yet): no file, or no service tables.
     # Not a fault when the run never made one; the run's tables stay one quiet line.
@@ -46,114 +47,9 @@ class Snapshot:
     def ok(self) -> bool:
         return self.error is None
 
-
-CLIENT_COLUMNS = ("client", "name", "tier", "type", "key hash", "created", "last active", "state")
-SESSION_COLUMNS = ("session", "client", "status", "requests", "created", "last activity")
-EXECUTION_COLUMNS = ("id", "started", "tool", "status", "ms", "client", "session", "error")
-
-# Newest first. Equal timestamps are ordered by `{tie}`: SQLite's rowid (insertion
-# order) or, on engines without one, the primary key (stable, if arbitrary).
-_SQL = {
-    "clients": "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
-    "revoked_at FROM clients ORDER BY created_at DESC, {tie} DESC LIMIT :limit",
-    "sessions": "SELECT s.id, c.name, s.status, s.request_count, s.created_at, "
-    "s.last_activity_at FROM sessions s JOIN clients c ON c.id = s.client_id "
-    "ORDER BY s.created_at DESC, s.{tie} DESC LIMIT :limit",
-    "executions": "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
-    "e.session_id, e.error_message FROM tool_executions e "
-    "JOIN clients c ON c.id = e.client_id "
-    "ORDER BY e.started_at DESC, e.{tie} DESC LIMIT :limit",
-}
-TABLE_OF = {"clients": "clients", "sessions": "sessions", "executions": "tool_executions"}
-
-
-def table_queries(tie: str) -> dict[str, str]:
-    """The three SELECTs (named parameter `:limit`), tie-broken by the column `tie`."""
-    return {name: sql.format(tie=tie) for name, sql in _SQL.items()}
-
-
-def count_query(name: str) -> str:
-    return f"SELECT count(*) FROM {TABLE_OF[name]}"  # noqa: S608 - fixed table names
-
-
-def short_id(value: str | None) -> str:
-    return value[:8] if value else "-"
-
-
-def clock(value: str | datetime | None) -> str:
-    """UTC time of day (the date when it is not today); SQLite stores text, PostgreSQL datetimes."""
-    if not value:
-        return "-"
-    if isinstance(value, datetime):
-        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    else:
-        try:
-            moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
-        except ValueError:
-            return value[:19]
-    if moment.date() == datetime.now(UTC).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def truncate(value: str | None, width: int) -> str:
-    if not value:
-        return ""
-    flat = " ".join(value.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-Row = Sequence[Any]
-
-
-def _client_cells(row: Row) -> tuple[str, tuple[str, ...]]:
-    cid, name, tier, ctype, key_hash, created, active, revoked = row
-    return cid, (
-        short_id(cid),
-        truncate(name, 32),
-        tier,
-        truncate(ctype, 12),
-        hash_preview(key_hash or ""),
-        clock(created),
-        clock(active),
-        "revoked" if revoked else "active",
-    )
-
-
-def _session_cells(row: Row) -> tuple[str, tuple[str, ...]]:
-    sid, name, status, requests, created, active = row
-    cells = (short_id(sid), truncate(name, 24), status, str(requests), clock(created))
-    return sid, (*cells, clock(active))
-
-
-def _execution_cells(row: Row) -> tuple[str, tuple[str, ...]]:
-    eid, started, tool, status, ms, name, sid, error = row
-    return eid, (
-        short_id(eid),
-        clock(started),
-        truncate(tool, 20),
-        status,
-        f"{ms:.1f}",
-        truncate(name, 20),
-        short_id(sid),
-        truncate(error, 60),
-    )
-
-
-_TABLES = (
-    ("clients", CLIENT_COLUMNS, _client_cells),
-    ("sessions", SESSION_COLUMNS, _session_cells),
-    ("executions", EXECUTION_COLUMNS, _execution_cells),
-)
-
-
-def read_tables(rows: Callable[[str], Sequence[Row]], count: Callable[[str], int]) -> Snapshot:
-    """A snapshot from an engine's `rows(name)` and `count(name)`, read in one transaction."""
-    clients, sessions, executions = (
-        Table(name, columns, tuple(cells(row) for row in rows(name)), count(name))
-        for name, columns, cells in _TABLES
-    )
-    return Snapshot(clients=clients, sessions=sessions, executions=executions)
+    def table(self, name: str) -> Table | None:
+        found = getattr(self, name)
+        return found if isinstance(found, Table) else None
 
 
 class DatabaseView(ABC):
@@ -166,13 +62,17 @@ class DatabaseView(ABC):
 
     source: str  # what the status line shows; never a password
 
+    tie = "id"  # the column that orders rows with equal timestamps
+
     def __init__(self, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
         self.limit = limit
+        self.offsets: dict[str, int] = dict.fromkeys(TABLES, 0)  # the page each table shows
+        self._queries = table_queries(self.tie)
         self._lock = threading.Lock()
         self._closed = threading.Event()  # set by the UI thread, read by the polling one
         self._marker: object = None  # the change signal at the last snapshot
 
-    def poll(self, *, force: bool = False) -> Snapshot | None:
+    def poll(self, *, force: bool = False, rates: bool = False) -> Snapshot | None:
         """A new snapshot, or None when nothing changed (or another poll is still running)."""
         if self._closed.is_set() or not self._lock.acquire(blocking=False):
             return None
@@ -183,7 +83,7 @@ class DatabaseView(ABC):
                 marker = self._begin()
                 try:
                     unchanged = not force and self._marker is not None and marker == self._marker
-                    snapshot = None if unchanged else self._read()
+                    snapshot = None if unchanged else self._snapshot(rates)
                 finally:
                     self._end()
                 self._marker = marker
@@ -198,6 +98,43 @@ class DatabaseView(ABC):
             self._lock.release()
             if self._closed.is_set():
                 self._close_if_idle()
+
+    def _snapshot(self, rates: bool) -> Snapshot:
+        """The tables; with `rates`, the per-tool summary too (it reads every call of the last
+        minute, so it is asked for every few seconds, not at every change)."""
+        self._start_read()
+        since = self._since_param(window_start()) if rates else None
+        tables, tools = read_tables(self._fetch, self._queries, self.limit, self.offsets, since)
+        return Snapshot(
+            clients=tables["clients"],
+            sessions=tables["sessions"],
+            executions=tables["executions"],
+            tools=tools,
+        )
+
+    def page(self, table: str, offset: int) -> None:
+        """Show rows from `offset` of `table` at the next poll (call it with force)."""
+        self.offsets[table] = max(0, offset)
+
+    def detail(self, table: str, key: str) -> Detail:
+        """One row and what hangs off it, read in a transaction of its own (worker thread)."""
+        if not self._lock.acquire(timeout=DETAIL_WAIT_S):
+            return Detail(title=key, error="The database is busy: try again in a moment.")
+        try:
+            self._begin()
+            try:
+                self._start_read()
+                return read_detail(self._fetch, table, key)
+            finally:
+                self._end()
+        except Exception as exc:
+            message = self._explain(exc)
+            if message is None:
+                raise
+            self._disconnect()
+            return Detail(title=key, error=message)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Stop polling and release the connection: now, or when the poll in progress ends.
@@ -223,9 +160,16 @@ class DatabaseView(ABC):
     def _begin(self) -> object:
         """Connect if needed and start a read; return the current change signal."""
 
+    def _start_read(self) -> None:  # noqa: B027 - most engines need nothing here
+        """Make the statements that follow `_begin` read one moment (SQLite: BEGIN)."""
+
     @abstractmethod
-    def _read(self) -> Snapshot:
-        """The tables, read in the transaction `_begin` started."""
+    def _fetch(self, sql: str, params: Mapping[str, object]) -> Sequence[Row]:
+        """Rows of one statement, in the read `_begin` started."""
+
+    @abstractmethod
+    def _since_param(self, moment: datetime) -> object:
+        """A UTC moment as this engine compares it with its stored timestamps."""
 
     @abstractmethod
     def _end(self) -> None:

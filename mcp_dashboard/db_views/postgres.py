@@ -28,28 +28,28 @@ password.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mcp_dashboard.db_views.base import (
-    DEFAULT_ROW_LIMIT,
-    DatabaseView,
-    Snapshot,
-    count_query,
-    read_tables,
-    table_queries,
-)
+from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView
+from mcp_dashboard.db_views.queries import Row
 from mcp_service.schema import describe
 
 CHANGE_SIGNAL = text("SELECT pg_current_snapshot()::text")
-QUERIES = {name: text(sql) for name, sql in table_queries("id").items()}
-COUNTS = {name: text(count_query(name)) for name in QUERIES}
 CONNECT_TIMEOUT_S = 2
 SESSION_OPTIONS = "-c default_transaction_read_only=on -c lock_timeout=2s -c statement_timeout=10s"
 LOST = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
+
+
+@functools.cache
+def _compiled(sql: str) -> TextClause:
+    """The same few statements run at every poll: wrap each in `text()` once."""
+    return text(sql)
 
 
 def sync_url(url: str | URL) -> URL:
@@ -91,14 +91,12 @@ class PostgresView(DatabaseView):
         # The first statement of the transaction: its snapshot is the one read below.
         return str(self._connection().execute(CHANGE_SIGNAL).scalar_one())
 
-    def _read(self) -> Snapshot:
-        conn = self._conn
-        assert conn is not None
-        params: dict[str, Any] = {"limit": self.limit}
-        return read_tables(
-            lambda name: conn.execute(QUERIES[name], params).all(),
-            lambda name: int(conn.execute(COUNTS[name]).scalar_one()),
-        )
+    def _fetch(self, sql: str, params: Mapping[str, object]) -> Sequence[Row]:
+        assert self._conn is not None
+        return self._conn.execute(_compiled(sql), dict(params)).all()
+
+    def _since_param(self, moment: datetime) -> object:
+        return moment
 
     def _end(self) -> None:
         if self._conn is not None:

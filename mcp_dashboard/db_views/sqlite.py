@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from mcp_dashboard.db_views.base import (
-    DEFAULT_ROW_LIMIT,
-    DatabaseView,
-    Snapshot,
-    count_query,
-    read_tables,
-    table_queries,
-)
+from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView
+from mcp_dashboard.db_views.queries import Row
 from mcp_service.sqlite_busy import is_busy
-
-QUERIES = table_queries("rowid")  # rowid: insertion order among equal timestamps
 
 
 class SQLiteView(DatabaseView):
     """Polls one SQLite file; call `poll()` from a worker thread, never the UI thread."""
+
+    tie = "rowid"  # insertion order among equal timestamps
 
     def __init__(self, path: str | Path, *, limit: int = DEFAULT_ROW_LIMIT) -> None:
         super().__init__(limit=limit)
@@ -54,16 +49,19 @@ class SQLiteView(DatabaseView):
         # time (the stored version is older): one extra refresh, never a missed one.
         return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
 
-    def _read(self) -> Snapshot:
-        conn = self._conn
-        assert conn is not None
-        # One read transaction: the three tables and totals come from the same moment.
-        conn.execute("BEGIN")
-        params: dict[str, Any] = {"limit": self.limit}
-        return read_tables(
-            lambda name: conn.execute(QUERIES[name], params).fetchall(),
-            lambda name: conn.execute(count_query(name)).fetchone()[0],
-        )
+    def _start_read(self) -> None:
+        # One read transaction: the tables and totals come from the same moment.
+        assert self._conn is not None
+        self._conn.execute("BEGIN")
+
+    def _fetch(self, sql: str, params: Mapping[str, object]) -> Sequence[Row]:
+        assert self._conn is not None
+        rows: list[Row] = self._conn.execute(sql, dict(params)).fetchall()
+        return rows
+
+    def _since_param(self, moment: datetime) -> object:
+        # SQLAlchemy stores SQLite datetimes as UTC text in this form: compared as text.
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def _end(self) -> None:
         if self._conn is not None and self._conn.in_transaction:

@@ -11,6 +11,12 @@ were showing is also notified once, and so is the recovery.
 In run mode (`quiet_when_absent`) a suite that has no service database is not
 a fault: until one appears, the tables are one dim line, and they open when it
 does (any pytest suite, not only this project's).
+
+Each table reads a page of rows (PgUp/PgDn at its edges turn pages, paged_table.py);
+the executions' error column takes the width the other columns leave; Enter on a
+row opens its detail (screens/row_detail.py); with `show_rates`, a line
+under the tables gives each tool's calls per second and error rate over the last
+minute, re-read every few seconds even when nothing is written (rates decay).
 """
 
 from __future__ import annotations
@@ -19,17 +25,22 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.markup import escape
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from mcp_dashboard.db_views.base import DatabaseView, Snapshot, Table
+from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView, Snapshot
 from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
+from mcp_dashboard.db_views.queries import Detail, Table, ToolRate, truncate
+from mcp_dashboard.screens.row_detail import RowDetailScreen
+from mcp_dashboard.widgets.paged_table import PagedTable
 
 POLL_SECONDS = 0.5
+RATES_EVERY = 10  # polls: with show_rates, re-read this often even if nothing was written
 TABLES = ("clients", "sessions", "executions")
+ERROR_MIN_WIDTH = 20
 
 
 class LiveTables(Vertical):
@@ -50,11 +61,21 @@ class LiveTables(Vertical):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None, quiet_when_absent: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        quiet_when_absent: bool = False,
+        show_rates: bool = False,
+        row_limit: int = DEFAULT_ROW_LIMIT,
+    ) -> None:
         super().__init__(id=id)
+        self.row_limit = row_limit
         self.quiet_when_absent = quiet_when_absent
+        self.show_rates = show_rates
         self.polls = 0  # polls answered so far (tests wait on it instead of on the clock)
         self._status_markup = ""
+        self._turning: dict[str, int] = {}  # the direction of a page being turned, by table
         self._view: DatabaseView | None = None
         self._followed: str | Path | None = None
         self._cells: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in TABLES}
@@ -66,12 +87,12 @@ class LiveTables(Vertical):
         with TabbedContent(id="tables-tabs", initial="tab-executions"):
             for name in TABLES:
                 with TabPane(name.capitalize(), id=f"tab-{name}"):
-                    table: DataTable[str] = DataTable(id=f"table-{name}", zebra_stripes=True)
-                    table.cursor_type = "row"
-                    yield table
+                    yield PagedTable(name)
+        yield Static(id="tables-rates")
         yield Static("No database yet", id="tables-status")
 
     def on_mount(self) -> None:
+        self.query_one("#tables-rates", Static).display = False
         self.set_class(self.quiet_when_absent, "-absent")
         self._status(self._absent_text(None))
         self.set_interval(POLL_SECONDS, self.poll)
@@ -100,7 +121,7 @@ class LiveTables(Vertical):
         if database is None:
             return
         try:
-            self._view = open_view(database)
+            self._view = open_view(database, limit=self.row_limit)
         except UnsupportedDatabase as exc:
             self._status(f"[b]The live tables cannot show this database:[/b] {escape(str(exc))}")
             status.add_class("error")
@@ -109,12 +130,17 @@ class LiveTables(Vertical):
 
     def poll(self, *, force: bool = False) -> None:
         if self._view is not None:
-            self._poll(self._view, force)
+            rates = self.show_rates and self.polls % RATES_EVERY == 0
+            self._poll(self._view, force or rates, rates)
+
+    @property
+    def view(self) -> DatabaseView | None:
+        return self._view
 
     @work(thread=True, exclusive=True, group="tables", exit_on_error=False)
-    def _poll(self, view: DatabaseView, force: bool) -> None:
+    def _poll(self, view: DatabaseView, force: bool, rates: bool = False) -> None:
         try:
-            snapshot = view.poll(force=force)
+            snapshot = view.poll(force=force, rates=rates)
         except Exception as exc:  # a bug, not a fault of the database: say so, keep going
             snapshot = Snapshot(error=f"Cannot read {view.source}: {type(exc).__name__}: {exc}")
         self.app.call_from_thread(self.apply, view, snapshot)
@@ -165,18 +191,38 @@ class LiveTables(Vertical):
         self._shown = True
         parts = []
         for name in TABLES:
-            table = getattr(snapshot, name)
-            assert isinstance(table, Table)
-            self._apply_table(self.query_one(f"#table-{name}", DataTable), table)
-            parts.append(f"{len(table.rows):,} of {table.total:,} {name}")
+            table = snapshot.table(name)
+            assert table is not None
+            self._apply_table(self.query_one(f"#table-{name}", PagedTable), table)
+            parts.append(_count(table))
         self._status(" · ".join(parts) + f"  [dim]{escape(view.source)}[/]")
+        self._rates(snapshot.tools)
 
-    def _apply_table(self, widget: DataTable[str], table: Table) -> None:
+    def _rates(self, tools: tuple[ToolRate, ...] | None) -> None:
+        if tools is None:
+            return  # not read this time: the last figures stand
+        line = self.query_one("#tables-rates", Static)
+        line.display = self.show_rates and bool(tools)
+        if line.display:
+            line.update(rates_text(tools))
+
+    def _apply_table(self, widget: PagedTable, table: Table) -> None:
         known = self._cells[table.name]
         if not widget.columns:
             for column in table.columns:
                 widget.add_column(column, key=column)
-        cursor_key = self._cursor_key(widget)
+        turned = widget.first_row != table.offset
+        widget.first_row, widget.more = table.offset, table.offset + len(table.rows) < table.total
+        if table.name == "executions":  # the error takes the width the others leave
+            width = self._error_width(widget)
+            table = Table(
+                table.name,
+                table.columns,
+                tuple((k, (*c[:-1], truncate(c[-1], width))) for k, c in table.rows),
+                table.total,
+                table.offset,
+            )
+        cursor_key = None if turned else self._cursor_key(widget)
         fresh = dict(table.rows)
         for key in [k for k in known if k not in fresh]:
             widget.remove_row(key)
@@ -196,6 +242,51 @@ class LiveTables(Vertical):
         widget.sort(key=lambda cells: rank.get(tuple(cells), len(rank)))
         if cursor_key is not None and cursor_key in known:
             widget.move_cursor(row=widget.get_row_index(cursor_key), scroll=False)
+        elif turned:  # a new page: its first row going forward, its last going back
+            back = self._turning.pop(table.name, 1) < 0
+            widget.move_cursor(row=widget.row_count - 1 if back else 0)
+
+    def _error_width(self, widget: PagedTable) -> int:
+        """The error column's width: what the table's width leaves after the others."""
+        width = widget.scrollable_content_region.width or self.size.width
+        used = sum(
+            c.get_render_width(widget) for c in widget.columns.values() if str(c.label) != "error"
+        )
+        return max(ERROR_MIN_WIDTH, width - used - 2 * widget.cell_padding - 1)
+
+    def on_resize(self) -> None:
+        """A new width: fit the error column again (from the last rows read)."""
+        snapshot = self.last_snapshot
+        if snapshot is not None and snapshot.executions is not None:
+            self._apply_table(self.query_one("#table-executions", PagedTable), snapshot.executions)
+
+    @on(PagedTable.PageRequested)
+    def _turn_page(self, event: PagedTable.PageRequested) -> None:
+        event.stop()
+        view = self._view
+        if view is None:
+            return
+        name = event.table.table_name
+        self._turning[name] = event.direction
+        view.page(name, view.offsets[name] + event.direction * view.limit)
+        self.poll(force=True)
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row: read it in full (off the UI thread) and show it."""
+        event.stop()
+        table = event.data_table
+        if isinstance(table, PagedTable) and event.row_key.value is not None:
+            self._open_detail(table.table_name, event.row_key.value)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def _open_detail(self, table: str, key: str) -> None:
+        view = self._view
+        if view is None:
+            detail = Detail(title=key, error="No database is being watched.")
+        else:
+            detail = view.detail(table, key)
+        self.app.call_from_thread(self.app.push_screen, RowDetailScreen(detail))
 
     @staticmethod
     def _cursor_key(widget: DataTable[str]) -> str | None:
@@ -205,3 +296,21 @@ class LiveTables(Vertical):
             return widget.coordinate_to_cell_key(widget.cursor_coordinate).row_key.value
         except Exception:  # no cursor row yet
             return None
+
+
+def _count(table: Table) -> str:
+    """`6 of 6 executions`, or the page: `201–400 of 100,000 executions`."""
+    if table.offset:
+        last = table.offset + len(table.rows)
+        return f"{table.offset + 1:,}–{last:,} of {table.total:,} {table.name}"
+    return f"{len(table.rows):,} of {table.total:,} {table.name}"
+
+
+def rates_text(tools: tuple[ToolRate, ...]) -> str:
+    """`last minute: echo 0.20/s · 0% errors   corpus_search 0.05/s · 33% errors`."""
+    parts = [
+        f"[b]{escape(t.tool)}[/] {t.per_second:.2f}/s · "
+        + (f"[red]{t.error_rate:.0%} errors[/]" if t.errors else "0% errors")
+        for t in tools
+    ]
+    return "[dim]last minute:[/] " + "   ".join(parts)

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from mcp_dashboard.db_views.base import DatabaseView, short_id
+from mcp_dashboard.db_views.base import DatabaseView
 from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
 from mcp_dashboard.db_views.postgres import PostgresView
+from mcp_dashboard.db_views.queries import short_id
 from mcp_dashboard.db_views.sqlite import SQLiteView
 from mcp_service import MCPService
 from mcp_service.config import Settings
@@ -126,7 +127,7 @@ def test_snapshot_shows_real_rows_newest_first_without_secrets(populated: Popula
         {"id": populated.execution_ids[3]},
     )
     assert len(error) > 60 and "lacks the admin permission" in error
-    assert (ours[0][7], ours[1][7]) == (error[:59] + "…", "")
+    assert (ours[0][7], ours[1][7]) == (error, "")  # whole: the screen fits it to its width
     session = dict(snap.sessions.rows)[populated.session_id]
     assert session[:4] == (populated.session_id[:8], "Viewer Co", "closed", "4")
     everything = repr(snap)
@@ -242,3 +243,31 @@ def test_the_view_is_chosen_by_url_and_never_shows_a_password(tmp_path: Path) ->
     with pytest.raises(UnsupportedDatabase, match="not a database URL") as bad:
         open_view("me:s3cret-pw@nowhere")
     assert "s3cret" not in str(bad.value)
+
+
+def test_the_detail_of_a_row_and_what_hangs_off_it(populated: Populated) -> None:
+    view = open_view(populated.url)
+    first = view.detail("executions", populated.execution_ids[0])
+    assert first.error is None
+    assert first.title == f"execution {populated.execution_ids[0]} · echo"
+    assert dict(first.facts)["status"] == "success"
+    assert dict(first.facts)["client"] == f"Viewer Co ({populated.client_id})"
+    assert dict(first.sections)["Arguments"] == '{\n  "message": "0"\n}'
+    denied = view.detail("executions", populated.execution_ids[3])
+    assert "lacks the admin permission" in dict(denied.sections)["Error"]
+
+    session = view.detail("sessions", populated.session_id)
+    [(heading, calls)] = session.sections[:1]
+    assert heading == "Calls (newest first, 4 shown)"
+    assert [line.split()[1:3] for line in calls.splitlines()] == [
+        ["revoke_client", "denied"],
+        ["echo", "success"],
+        ["echo", "success"],
+        ["echo", "success"],
+    ]
+    client = view.detail("clients", populated.client_id)
+    assert dict(client.facts)["key hash"].startswith("pbkdf2-sha256:")
+    assert populated.api_key not in repr(client)
+    gone = view.detail("sessions", "no-such-session")
+    assert gone.error == "This row is no longer there."
+    view.close()

@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent
 
 from mcp_dashboard.db_views.factory import UnsupportedDatabase
 from mcp_dashboard.monitor import MonitorApp, describe
+from mcp_dashboard.screens.row_detail import RowDetailScreen
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.db import sqlite_file
-from tests.dashboard.live_db import plus, status_counts, totals
+from mcp_service.errors import MCPServiceError
+from tests.dashboard.live_db import execute, focus, plus, status_counts, totals
 from tests.toolkit import until
 
 
@@ -130,3 +132,90 @@ def test_monitor_cli_refuses_bad_input_clearly(tmp_path: Path) -> None:
             2,
             "mcp-dashboard: error: --monitor needs a terminal",
         )
+
+
+async def write_calls(url: str, name: str, calls: int, *, denied: int = 0) -> tuple[str, str]:
+    """A client and session with `calls` echoes and `denied` refused admin calls."""
+    service = MCPService(Settings(database_url=url))
+    await service.initialize()
+    try:
+        registered = await service.register_client(name, "basic")
+        session = await service.create_session(registered.client_id)
+        for n in range(calls):
+            await service.execute_tool(
+                session.session_id, "echo", {"message": f"call {n}"}, client_id=registered.client_id
+            )
+        for _ in range(denied):
+            with pytest.raises(MCPServiceError, match="lacks the admin permission"):
+                await service.execute_tool(
+                    session.session_id,
+                    "revoke_client",
+                    {"client_id": "x" * 200},
+                    client_id=registered.client_id,
+                )
+        return registered.client_id, session.session_id
+    finally:
+        await service.shutdown()
+
+
+@pytest.mark.sqlite_only
+async def test_monitor_shows_rates_pages_and_the_detail_of_a_row(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'svc.db'}"
+    _, session_id = await write_calls(url, "Paged Co", 5, denied=1)
+    long_error = "refused: " + "a reason that goes on " * 20
+    execute(
+        url,
+        "UPDATE tool_executions SET error_message = :e WHERE status = 'denied'",
+        {"e": long_error},
+    )
+    app = MonitorApp(url, row_limit=2)
+    async with app.run_test(size=(200, 40)) as pilot:
+        status = app.query_one("#tables-status", Static)
+        executions = app.query_one("#table-executions", DataTable)
+        await until(lambda: "2 of 6 executions" in str(status.render()), "page 1", pilot=pilot)
+        rates = str(app.query_one("#tables-rates", Static).render())
+        assert rates == (
+            "last minute: echo 0.08/s · 0% errors   revoke_client 0.02/s · 100% errors"
+        )
+        # The refused call's long error takes the width the other columns leave.
+        [error] = [
+            executions.get_row_at(i)[7] for i in range(2) if executions.get_row_at(i)[3] == "denied"
+        ]
+        assert len(error) > 100 and error.endswith("…")
+
+        executions.focus()
+        await pilot.pause()
+        executions.move_cursor(row=1)
+        await pilot.press("pagedown")  # on the last row: the next page
+        await until(lambda: "3–4 of 6 executions" in str(status.render()), "page 2", pilot=pilot)
+        assert (executions.row_count, executions.cursor_row) == (2, 0)
+        await pilot.press("pageup")  # on the first row: back
+        await until(
+            lambda: "2 of 6 executions" in str(status.render()), "page 1 again", pilot=pilot
+        )
+        assert executions.cursor_row == 1  # its last row: where the page was left
+
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RowDetailScreen), "the detail", pilot=pilot)
+        detail = app.screen
+        assert isinstance(detail, RowDetailScreen)
+        assert detail.detail.error is None
+        sections = dict(detail.detail.sections)
+        assert sections["Arguments"] == '{\n  "message": "call 4"\n}'
+        assert sections["Result"].startswith("{\n  ")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, RowDetailScreen), "back", pilot=pilot)
+
+        app.query_one(TabbedContent).active = "tab-sessions"
+        sessions = app.query_one("#table-sessions", DataTable)
+        await focus(pilot, sessions)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RowDetailScreen), "the session", pilot=pilot)
+        detail = app.screen
+        assert isinstance(detail, RowDetailScreen)
+        assert detail.detail.title == f"session {session_id}"
+        calls = dict(detail.detail.sections)["Calls (newest first, 6 shown)"].splitlines()
+        assert [line.split()[1:3] for line in calls] == [
+            ["revoke_client", "denied"],
+            *[["echo", "success"]] * 5,
+        ]
