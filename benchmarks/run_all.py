@@ -15,6 +15,7 @@ SCRIPTS = (
     "suite_wall_time.py",
     "ci_overhead.py",
     "dashboard_latency.py",
+    "stream_latency.py",
     "table_refresh.py",
     "key_check.py",
     "pipeline_throughput.py",
