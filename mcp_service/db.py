@@ -221,9 +221,11 @@ class Database:
         session = self._read()
         try:
             yield session
-        finally:
-            if session.in_transaction() or len(session.sync_session.identity_map):
-                await session.close()
+        except BaseException:
+            await _abandon(session)
+            raise
+        if session.in_transaction() or len(session.sync_session.identity_map):
+            await session.close()
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -231,15 +233,21 @@ class Database:
 
         Not retried: prefer `transaction`, which reruns a transaction PostgreSQL aborted.
         """
-        if self.identity is None:
-            async with self._write() as session, session.begin():
+        lock = self._write_lock if self.identity is not None else contextlib.nullcontext()
+        async with lock:
+            if self.identity is not None:
+                self.identity.check()
+            session = self._write()
+            try:
+                await session.begin()
                 yield session
-            return
-        async with self._write_lock:
-            self.identity.check()
-            async with self._write() as session, session.begin():
-                yield session
-            self.identity.check()  # committed to the file others see, or not acknowledged
+                await session.commit()
+            except BaseException:
+                await _abandon(session)
+                raise
+            await session.close()
+            if self.identity is not None:
+                self.identity.check()  # committed to the file others see, or not acknowledged
 
     async def transaction(
         self,
@@ -429,6 +437,21 @@ class _SQLiteThreads:
         for conn in opened:
             conn.close()
         self._engine.dispose()
+
+
+async def _abandon(session: AsyncSession) -> None:
+    """End a session whose work failed or was cancelled, never hiding why it ended.
+
+    Rolling back can itself fail: a cancelled asyncpg query leaves its
+    connection busy ("another operation is in progress"), and that error would
+    replace the cancellation. Then the connection is invalidated, not reused.
+    """
+    try:
+        await session.close()
+    except Exception as exc:
+        log.debug("discarding a failed session's connection: %s", type(exc).__name__)
+        with contextlib.suppress(Exception):
+            await session.invalidate()
 
 
 def _is_busy(exc: OperationalError) -> bool:

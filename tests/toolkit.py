@@ -11,6 +11,7 @@ waits for it (it returns as soon as the condition holds).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -35,18 +36,24 @@ async def until(
 ) -> None:
     """Return as soon as `condition()` is truthy; fail naming `what` after `timeout`.
 
-    With a `pilot`, the app runs between polls (Pilot has no event for a child
-    process's output or a database change).
+    `condition` may be async (a probe that asks a server). With a `pilot`, the
+    app runs between polls (Pilot has no event for a child process's output or a
+    database change).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not condition():
+    while not await _holds(condition):
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         if pilot is not None:
             await pilot.pause(_POLL)
         else:
             await asyncio.sleep(_POLL)
+
+
+async def _holds(condition: Callable[[], object]) -> object:
+    result = condition()
+    return await result if inspect.isawaitable(result) else result
 
 
 def until_sync(

@@ -21,6 +21,7 @@ Limits come from `Settings` (config.py) and `Limits` (limits.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -44,6 +45,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 _noisy = RateLimitedLog(log)
+# How much of a refused body is still read (and dropped) so the client sees the 413.
+LINGER_BYTES = 8 * 1024 * 1024
 
 
 def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
@@ -86,7 +89,7 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
             self._header_timer = None
             waiting = self.cycle is None or self.cycle.response_complete
             if waiting and not self.transport.is_closing():
-                _noisy.info(
+                _noisy.warning(
                     "header-timeout",
                     "closed a connection whose request headers took over %g s",
                     header_timeout,
@@ -228,20 +231,18 @@ class RequestGuard:
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body, or None once a refusal (413, 408) was sent or the client left."""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_body:
-                    await _respond(send, 413, f"request body over {self.max_body} bytes")
-                    return None
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body:
+            if _expects_continue(scope) or declared > LINGER_BYTES:
+                await self._too_large(send)  # before the body was sent, or too much to wait for
+            else:
+                await self._drain_then_too_large(receive, send)
+            return None
         chunks: list[bytes] = []
         size = 0
         try:
             async with asyncio.timeout(self.body_timeout):
-                while True:
+                while size <= self.max_body:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         _noisy.info(
@@ -250,18 +251,58 @@ class RequestGuard:
                         return None
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.max_body:
-                        await _respond(send, 413, f"request body over {self.max_body} bytes")
-                        return None
                     chunks.append(chunk)
                     if not message.get("more_body", False):
-                        return b"".join(chunks)
+                        break
         except TimeoutError:
-            _noisy.info(
+            _noisy.warning(
                 "body-timeout", "a request body took over %g s: answered 408", self.body_timeout
             )
             await _respond(send, 408, f"request body not received within {self.body_timeout:g} s")
             return None
+        if size > self.max_body:
+            await self._drain_then_too_large(receive, send, size)
+            return None
+        return b"".join(chunks)
+
+    async def _too_large(self, send: Send) -> None:
+        await _respond(send, 413, f"request body over {self.max_body} bytes")
+
+    async def _drain_then_too_large(self, receive: Receive, send: Send, read: int = 0) -> None:
+        """Read and drop the rest of a body that is too large (a bounded amount), then 413.
+
+        Answering and closing while the client still writes makes its TCP stack
+        discard the answer (a reset): the client would see a broken connection,
+        not the 413. Like nginx's lingering close, up to LINGER_BYTES are drained,
+        within the body timeout, and nothing of it is kept.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.body_timeout):
+                while read <= LINGER_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client left
+                    read += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        await self._too_large(send)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _expects_continue(scope: Scope) -> bool:
+    """`Expect: 100-continue`: the client waits for our go before it sends the body."""
+    return any(
+        name == b"expect" and value.lower() == b"100-continue" for name, value in scope["headers"]
+    )
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -15,8 +15,11 @@ import logging
 import warnings
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.message import SessionMessage
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
@@ -24,6 +27,7 @@ from mcp_service import __version__
 from mcp_service.errors import MCPServiceError, RateLimitedError, SessionClosedError
 from mcp_service.failures import describe_failure
 from mcp_service.protocol.sessions import SessionMiddleware, SessionRouter
+from mcp_service.protocol.stdio_input import forward_lenient
 from mcp_service.service import SERVER_NAME, MCPService
 from mcp_service.validation import storable
 
@@ -117,6 +121,21 @@ class ServiceMCPServer(MCPServer[Any]):
             )
             for tool in service.tools
         ]
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio loop, with the lines its parser refuses answered (stdio_input.py).
+
+        mcp 2.3 exposes no hook between its stdio transport and its server loop, so
+        this reaches the loop through `_lowlevel_server`, as its own
+        `run_stdio_async` does.
+        """
+        lowlevel = self._lowlevel_server
+        async with stdio_server() as (read_stream, write_stream):
+            send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+            async with anyio.create_task_group() as group:
+                group.start_soon(forward_lenient, read_stream, send, write_stream)
+                await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+                group.cancel_scope.cancel()
 
     async def list_tools(self) -> list[MCPTool]:
         return [tool.model_copy() for tool in self._listed]

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 _STATE_KEY = "mcp_service.binding"
 # A row this close to the idle timeout may be expired under the call: open a new one instead.
 _IDLE_MARGIN = 5.0
+# A handshake that failed: its SDK session ends this long after the error was answered.
+_END_FAILED_AFTER = 1.0
 
 
 @dataclass
@@ -102,7 +104,7 @@ class SessionRouter:
         self._live: dict[str, dict[str, Binding]] = {}
         self._manager: StreamableHTTPSessionManager | None = None
         self.closing = False  # shutdown has begun: rows are closed together, by the service
-        self._revoking: set[asyncio.Task[int]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     def attach(self, manager: StreamableHTTPSessionManager) -> None:
         """The SDK's session manager, whose sessions `end_sessions_of` ends."""
@@ -146,8 +148,10 @@ class SessionRouter:
         try:
             await self.session_for(binding)
         except Exception as exc:
-            # Nothing half-made: the SDK session ends with the failed handshake.
-            await self.end_sdk_session(binding)
+            # Nothing half-made: the SDK session ends with the failed handshake, right after
+            # the error is written (ending it now would drop the answer).
+            self._forget_live(binding)
+            self._later(self.end_sdk_session(binding), delay=_END_FAILED_AFTER)
             if isinstance(exc, MCPServiceError):
                 what = exc.message
             elif is_database_error(exc):
@@ -218,12 +222,27 @@ class SessionRouter:
         except NotFoundError:  # deleted meanwhile: nothing left to close
             pass
 
-    async def _connection_closed(self, binding: Binding) -> None:
+    def _forget_live(self, binding: Binding) -> None:
         sessions = self._live.get(binding.client_id)
         if sessions is not None and binding.sdk_session_id is not None:
             sessions.pop(binding.sdk_session_id, None)
             if not sessions:
                 del self._live[binding.client_id]
+
+    def _later(self, work: Coroutine[Any, Any, object], *, delay: float = 0.0) -> None:
+        """Run `work` in a task of its own (kept until done), after `delay` seconds."""
+
+        async def run() -> None:
+            if delay:
+                await asyncio.sleep(delay)
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _connection_closed(self, binding: Binding) -> None:
+        self._forget_live(binding)
         if self.closing:
             return  # the service closes every row it opened in one UPDATE at shutdown
         try:
@@ -258,9 +277,7 @@ class SessionRouter:
     def _revoked_here(self, client_id: str) -> None:
         """A revocation committed in this process: end the client's sessions at once."""
         if client_id in self._live:
-            task = asyncio.get_running_loop().create_task(self.end_sessions_of([client_id]))
-            self._revoking.add(task)
-            task.add_done_callback(self._revoking.discard)
+            self._later(self.end_sessions_of([client_id]))
 
     async def watch_revocations(self, interval: float) -> None:
         """End the sessions of clients revoked by other processes (the CLI, another server)."""

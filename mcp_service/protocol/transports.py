@@ -145,8 +145,11 @@ async def serve_http(
         hasher=service.hasher,
         max_body=settings.http_max_request_bytes,
         body_timeout=settings.http_body_timeout,
+        # A burst of 10 wrong keys (a client with a stale key retries a few times), then
+        # the per-second rate.
         failures=FailureLimiter(
-            settings.auth_failures_per_second, burst=4 * settings.auth_failures_per_second
+            settings.auth_failures_per_second,
+            burst=max(10.0, 4 * settings.auth_failures_per_second),
         ),
     )
     config = uvicorn.Config(

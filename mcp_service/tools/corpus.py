@@ -31,8 +31,10 @@ from mcp_service.tools.registry import Tool, ToolContext
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 32
-# A snippet: this many characters of context before the first match and after it.
+# A snippet: this many characters of context before the first match and after it, and
+# never longer than SNIPPET_MAX characters, marks included.
 _BEFORE, _AFTER = 60, 100
+SNIPPET_MAX = 240
 
 
 def search_words(query: str) -> list[str]:
@@ -60,7 +62,10 @@ def snippet(body: str, words: list[str]) -> str:
     while end < len(body) and body[end].isalnum():
         end += 1
     window = pattern.sub(lambda m: f"[{m.group()}]", body[start:end]).strip()
-    return f"{'…' if start > 0 else ''}{window}{'…' if end < len(body) else ''}"
+    cut = len(window) > SNIPPET_MAX
+    if cut:
+        window = window[:SNIPPET_MAX].rsplit(" ", 1)[0]
+    return f"{'…' if start > 0 else ''}{window}{'…' if cut or end < len(body) else ''}"
 
 
 def snippets(rows: list[Any], words: list[str]) -> list[str]:

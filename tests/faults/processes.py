@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +106,17 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(database_url: str, log: Path, *args: str, **env: str) -> Server:
-    """Start a server and return once it announced its URL (read from its stderr, no polling)."""
+def start_server(
+    database_url: str,
+    log: Path,
+    *args: str,
+    preexec: Callable[[], None] | None = None,
+    **env: str,
+) -> Server:
+    """Start a server and return once it announced its URL (read from its stderr, no polling).
+
+    `preexec` runs in the child before it starts (resource limits, signal dispositions).
+    """
     process = subprocess.Popen(
         [*CLI, "serve", "--transport", "http", "--port", "0", *args],
         cwd=ROOT,
@@ -115,6 +124,7 @@ def start_server(database_url: str, log: Path, *args: str, **env: str) -> Server
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec,
     )
     ready = threading.Event()
     found: list[str] = []

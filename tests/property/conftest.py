@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from mcp_service.limits import Limits
 
 T = TypeVar("T")
 
@@ -52,6 +53,9 @@ class Harness:
                 session_idle_timeout=3600.0,
                 expiry_interval=3600.0,
                 tool_timeout=10.0,
+                # Examples run back to back, faster than any client's calls per second:
+                # the properties are about rows and errors, the limits have their own tests.
+                limits=Limits.off(),
             )
         )
         self.run(self.service.initialize())

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from mcp_service.errors import MCPServiceError, ValidationError
 from mcp_service.permissions import Tier, permissions_for
+from tests.faults.processes import new_database
 from tests.property.conftest import Harness
 from tests.property.strategies import ANYTHING, JSON_LIKE, TEXT, any_text, nested
 
@@ -94,15 +95,17 @@ def test_metadata_nested_too_deep_for_json_is_a_validation_error(harness: Harnes
 
 
 CLI = [sys.executable, "-m", "mcp_service.cli", "register-client", "--tier", "basic"]
+# The CLI refuses a SQLite file that does not exist: each test makes one first, as users do.
 
 
 def test_cli_refuses_a_name_that_is_not_utf8_in_one_line(tmp_path: Path) -> None:
     """The property's surrogate case from a shell: argv bytes that are not UTF-8 reach Python
     as lone surrogates; the CLI crashed with a UnicodeEncodeError traceback."""
     database = tmp_path / "cli.db"
+    url = new_database(database)
     done = subprocess.run(
         [*CLI, b"--name", b"caf\xe9 latin-1"],
-        env={**os.environ, "MCP_DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
+        env={**os.environ, "MCP_DATABASE_URL": url},
         capture_output=True,
         timeout=120,
         check=False,
@@ -119,9 +122,10 @@ def test_cli_refuses_a_name_that_is_not_utf8_in_one_line(tmp_path: Path) -> None
 def test_cli_revoke_of_an_id_that_is_not_utf8_is_not_found(tmp_path: Path) -> None:
     """The same from `revoke-client`: a traceback (UnicodeEncodeError from the driver) instead
     of "not found" and exit status 2."""
+    url = new_database(tmp_path / "cli.db")
     done = subprocess.run(
         [sys.executable, "-m", "mcp_service.cli", "revoke-client", b"\xff"],
-        env={**os.environ, "MCP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"},
+        env={**os.environ, "MCP_DATABASE_URL": url},
         capture_output=True,
         timeout=120,
         check=False,

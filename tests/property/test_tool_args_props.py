@@ -130,7 +130,8 @@ def call_and_check(
         called_with = {} if arguments is None else arguments  # None means no arguments
         assert json.loads(row["arguments"]) == json.loads(json.dumps(called_with))
     else:
-        assert row["status"] in ("error", "denied", "timeout") and row["error_message"]
+        assert row["status"] in ("error", "denied", "timeout", "rate_limited")
+        assert row["error_message"]
     wrote = tool == "corpus_add" and outcome == "success"
     assert documents_after == documents_before + wrote, "a failed write left a document"
     counted = row["session_id"] == caller.session_id
@@ -208,3 +209,68 @@ def test_an_unstorable_tool_name_fails_only_its_own_call(harness: Harness, admin
     good = ["ExecutionRecord"] * 10
     assert [type(r).__name__ for r in results] == [*good, "NotFoundError", *good]
     assert harness.value(count, admin.client_id) == before + 21
+
+
+# -- shapes built to be expensive (tests/adversarial has them against real servers) --------
+
+HUGE = st.integers(min_value=20_001, max_value=300_000)
+ITEMS = st.one_of(st.just(-1), st.just({"k": 0}), st.just([]), st.just("x"))
+
+
+@settings(max_examples=15)
+@given(n=HUGE, item=ITEMS)
+def test_a_huge_array_is_refused_at_its_bound(
+    harness: Harness, admin: Caller, n: int, item: Any
+) -> None:
+    outcome = call_and_check(
+        harness, admin, admin.session_id, "analyze_workload", {"samples": [item] * n}
+    )
+    assert outcome == "invalid_input"
+    [row] = harness.rows(
+        "SELECT arguments, error_message FROM tool_executions WHERE client_id = ? "
+        "ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        admin.client_id,
+    )
+    assert row["error_message"] == (
+        f"invalid arguments for analyze_workload: samples: {n} items; the limit is 20000"
+    )
+    # The row keeps no copy of what was sent: the walk stopped where the row's copy would.
+    assert json.loads(row["arguments"]) == {"_unrecordable": "arguments hold more than 4096 values"}
+
+
+@settings(max_examples=15)
+@given(n=st.integers(min_value=21, max_value=20_000), item=ITEMS)
+def test_more_tags_than_allowed_are_refused_whatever_they_are(
+    harness: Harness, admin: Caller, n: int, item: Any
+) -> None:
+    arguments = {"title": "t", "body": "b", "tags": [item] * n}
+    outcome = call_and_check(harness, admin, admin.session_id, "corpus_add", arguments)
+    assert outcome == "invalid_input"
+
+
+@settings(max_examples=10)
+@given(
+    token=st.text(alphabet="abcxyz", min_size=1, max_size=3),
+    repeats=st.integers(min_value=1, max_value=20_000),
+    query_repeats=st.integers(min_value=1, max_value=40),
+)
+def test_repeated_tokens_are_stored_and_searched_in_bounded_time(
+    harness: Harness, admin: Caller, token: str, repeats: int, query_repeats: int
+) -> None:
+    body = " ".join([token] * repeats)
+    added = call_and_check(
+        harness, admin, admin.session_id, "corpus_add", {"title": "rep", "body": body}
+    )
+    assert added == "success"
+    query = " ".join([token] * query_repeats)
+    found = call_and_check(harness, admin, admin.session_id, "corpus_search", {"query": query})
+    assert found == "success"
+
+
+@settings(max_examples=15)
+@given(depth=st.integers(min_value=33, max_value=5_000), tool=st.sampled_from(sorted(TOOLS)))
+def test_deep_nesting_is_refused_in_any_tool(
+    harness: Harness, admin: Caller, depth: int, tool: str
+) -> None:
+    outcome = call_and_check(harness, admin, admin.session_id, tool, nested(depth))
+    assert outcome == "invalid_input"

@@ -21,8 +21,8 @@ import pytest
 from textual.pilot import Pilot
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.options import parse
 from mcp_dashboard.launch import Launcher
+from mcp_dashboard.options import parse
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.path_pane import PathPane
 from tests.dashboard.helpers import ROOT, child_env, run_cli

@@ -1,0 +1,171 @@
+"""Hostile clients against real `mcp-service serve` processes on the run's database.
+
+Each test attacks a real HTTP server (a subprocess, its log kept) with an
+ordinary key, and checks that the attack is refused or bounded while another
+client is served. Servers are stopped with SIGTERM at the end of each test and
+must exit cleanly unless the test says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from mcp_service import MCPService
+from tests.faults.processes import Registered, Server, start_server
+from tests.integration.conftest import make_settings
+from tests.integration.conftest import raw_db as raw_db
+from tests.integration.conftest import service as service
+
+Register = Callable[[str, str], Awaitable[Registered]]
+StartServer = Callable[..., Server]
+
+# Statement text, driver text and documentation links that must never reach a client or a log.
+LEAKS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET|WHERE)\b|sqlalche\.me|"
+    r"\[SQL:|\[parameters:|sqlite3\.|asyncpg\.|psycopg",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture
+async def register(database_url: str) -> AsyncIterator[Register]:
+    """Register clients in-process (the CLI's path, without a process per client)."""
+    service = MCPService(make_settings(database_url))
+    await service.initialize()
+
+    async def registered(name: str, tier: str = "basic") -> Registered:
+        made = await service.register_client(name, tier)
+        return Registered(made.client_id, made.api_key)
+
+    yield registered
+    await service.shutdown()
+
+
+@pytest.fixture
+def serve(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
+    """Start HTTP servers on the run's database; any still running at the end get SIGTERM."""
+    started: list[Server] = []
+
+    def start(*args: str, preexec: Callable[[], None] | None = None, **env: str) -> Server:
+        log = tmp_path / f"server-{len(started)}.log"
+        server = start_server(database_url, log, *args, preexec=preexec, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.stop()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def rpc(method: str, params: dict[str, Any], request_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+# The 2026-07-28 protocol: every request carries its protocol version and capabilities.
+MODERN = "2026-07-28"
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def headers(key: str, *, modern: bool = False) -> dict[str, str]:
+    found = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    if modern:
+        found["MCP-Protocol-Version"] = MODERN
+    return found
+
+
+async def post_raw(
+    url: str,
+    key: str,
+    body: bytes,
+    *,
+    modern: bool = False,
+    session: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> httpx2.Response:
+    """One POST of bytes as given: what a client the SDK would refuse to build can send."""
+    sent = {**headers(key, modern=modern), **(extra or {})}
+    if session is not None:
+        sent["mcp-session-id"] = session
+    async with httpx2.AsyncClient(timeout=60) as http:
+        return await http.post(url, headers=sent, content=body)
+
+
+async def raw_http(
+    url: str,
+    key: str,
+    body: bytes,
+    *,
+    send_body: bool = True,
+    chunked: bool = False,
+) -> bytes:
+    """A POST over a plain socket, as a hostile client writes it; the response it got."""
+    address = httpx2.URL(url)
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    framing = [b"transfer-encoding: chunked" if chunked else b"content-length: %d" % len(body)]
+    if not send_body:
+        framing.append(b"expect: 100-continue")  # what curl does before a large body
+    head = b"\r\n".join(
+        [
+            b"POST %s HTTP/1.1" % address.raw_path,
+            b"host: %s:%d" % (address.host.encode(), address.port or 80),
+            *(f"{k}: {v}".encode() for k, v in headers(key).items()),
+            *framing,
+            b"",
+            b"",
+        ]
+    )
+    writer.write(head)
+    try:
+        if send_body:
+            for start in range(0, len(body), 65_536):
+                part = body[start : start + 65_536]
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                await writer.drain()
+            if chunked:
+                writer.write(b"0\r\n\r\n")
+    except ConnectionError:
+        pass  # refused mid-body: the answer is already waiting
+    head_of_answer = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head_of_answer.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    answer = head_of_answer + await reader.readexactly(length)
+    writer.close()
+    return answer
+
+
+def no_leaks(*texts: str) -> None:
+    """None of these texts holds SQL, driver text or a documentation link."""
+    for text in texts:
+        found = LEAKS.search(text)
+        assert found is None, f"leak: {text[max(0, found.start() - 80) : found.end() + 80]!r}"
+
+
+def proc_alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")

@@ -1,0 +1,141 @@
+"""Database faults under real clients: answers and logs say what failed, never how.
+
+Before: on a full disk `initialize` answered HTTP 200 with `(sqlite3.OperationalError)
+database or disk is full (Background on this error at: https://sqlalche.me/...)` and
+kept the half-made session; a PostgreSQL connection dying during a key lookup
+printed the whole statement, with the client's key id as a parameter, in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tests.adversarial.conftest import Register, StartServer, headers, no_leaks
+from tests.adversarial.test_session_exhaustion import INITIALIZE
+from tests.faults.processes import Registered, mcp_client, new_database, register, start_server
+from tests.toolkit import until
+
+pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
+
+FILE_LIMIT = 600_000  # bytes: the new database and its WAL fit, a few dozen documents do not
+
+
+def small_disk() -> None:
+    """In the server: files stop growing at FILE_LIMIT, as on a full disk (EFBIG, not a kill)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def key_id(client: Registered) -> str:
+    return client.api_key.split("_")[1]
+
+
+@pytest.mark.sqlite_only
+async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: Any) -> None:
+    url = new_database(tmp_path / "service.db")
+    writer, late = register(url, "writer", "basic"), register(url, "late", "basic")
+    server = start_server(url, tmp_path / "server.log", "--log-level", "info", preexec=small_disk)
+    answers: list[str] = []
+    async with mcp_client(server.url, writer.api_key) as client:
+        for n in range(200):
+            done = await client.call_tool("corpus_add", {"title": f"doc {n}", "body": "x" * 20_000})
+            answers.append(done.content[0].text)
+            if done.is_error:
+                break
+    # A file-size limit fails the write with EFBIG (SQLite: an I/O error); a full disk with
+    # ENOSPC (SQLite: "full"). Either way the answer is the service's own words.
+    assert answers[-1] in {
+        "tool_error: tool corpus_add failed: the database is full (OperationalError)",
+        "tool_error: tool corpus_add failed: the database file cannot be read or written "
+        "(OperationalError)",
+        "internal_error: the server failed; see its log",
+    }
+    step(f"The disk filled after {len(answers) - 1} documents: the answer named it, nothing more")
+
+    async with httpx2.AsyncClient(timeout=60) as http:
+        opened = await http.post(
+            server.url, headers=headers(late.api_key), content=json.dumps(INITIALIZE)
+        )
+        answers.append(opened.text)
+        session_id = opened.headers.get("mcp-session-id")
+        [event] = [line for line in opened.text.splitlines() if line.startswith("data: ")]
+        assert json.loads(event.removeprefix("data: "))["error"]["message"] in {
+            "could not open a session: the database is full",
+            "could not open a session: the database file cannot be read or written",
+        }
+        if session_id is not None:  # the SDK named a session: it ends right after
+
+            async def gone() -> bool:
+                again = await http.post(
+                    server.url,
+                    headers={**headers(late.api_key), "mcp-session-id": session_id},
+                    content=json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+                )
+                return again.status_code == 404
+
+            await until(gone, "the failed handshake's SDK session to end")
+    step("initialize on a full disk: an error without internals, and no session left behind")
+    assert server.stop() == 0
+    log = server.log_text()
+    no_leaks(log, *answers)
+    for client in (writer, late):
+        assert key_id(client) not in log + "".join(answers)
+    step("No SQL, driver text, documentation link or key id in any answer or log line")
+
+
+@pytest.mark.postgresql_only
+async def test_connections_dying_during_key_lookups_leak_nothing(
+    register: Register, serve: StartServer, database_url: str, step: Any
+) -> None:
+    clients = [await register(f"caller {n}", "basic") for n in range(4)]
+    server = serve("--log-level", "info")
+    answers: list[str] = []
+    stop = asyncio.Event()
+
+    # Its own connection each time (NullPool): the killing spares nobody else's.
+    killer_db = create_async_engine(database_url, poolclass=NullPool)
+
+    async def kill_connections() -> None:
+        while not stop.is_set():
+            async with killer_db.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                await conn.commit()
+            await asyncio.sleep(0.02)
+
+    async def call(client: Registered) -> None:
+        for n in range(30):
+            try:
+                async with mcp_client(server.url, client.api_key, read_timeout=30) as mcp:
+                    done = await mcp.call_tool("echo", {"message": str(n)})
+                    answers.append(done.content[0].text)
+            except Exception as exc:  # a refused handshake surfaces as an error here
+                answers.append(repr(exc))
+
+    killer = asyncio.create_task(kill_connections())
+    await asyncio.gather(*(call(c) for c in clients))
+    stop.set()
+    await killer
+    await killer_db.dispose()
+    assert server.stop() == 0
+    log = server.log_text()
+    no_leaks(log, *answers)
+    for client in clients:
+        assert key_id(client) not in log + "".join(answers)
+    assert len(answers) == 120
+    step("120 calls while every server connection kept being killed: no SQL or key id leaked")

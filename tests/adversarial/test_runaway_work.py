@@ -1,0 +1,190 @@
+"""Work that would never end: stopped at its deadline, by cancellation, or by SIGTERM.
+
+Before: an FTS5 query answered 19 s after its 10 s timeout, one ran 11 minutes at
+99 % CPU after its call was abandoned, and SIGTERM did not end the process. The
+tools here run a statement that would take hours on either engine
+(tests/adversarial/runaway_tools.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mcp_service import MCPService, ToolTimeoutError
+from mcp_service.db import sqlite_file
+from tests.adversarial import runaway_tools
+from tests.adversarial.conftest import Register, StartServer
+from tests.faults.processes import mcp_client
+from tests.integration.conftest import fetch_all, fetch_value, make_settings
+from tests.toolkit import until
+
+pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
+
+RUNAWAY_MODULE = "tests.adversarial.runaway_tools"
+
+
+@pytest.fixture
+async def runaway_service(database_url: str) -> AsyncIterator[MCPService]:
+    """A service whose tools include the runaway ones, with a half-second deadline."""
+    service = MCPService(make_settings(database_url, tool_timeout=0.5))
+    for tool in runaway_tools.TOOLS:
+        service.tools.register(tool)
+    await service.initialize()
+    yield service
+    await service.shutdown()
+
+
+async def statement_is_running(database_url: str, raw_db: AsyncEngine) -> bool:
+    """Whether the runaway statement still runs: on PostgreSQL its backend is active; on
+    SQLite a writer would wait for its lock (a connection that never waits tries)."""
+    path = sqlite_file(database_url)
+    if path is None:
+        active = await fetch_value(
+            raw_db,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :q",
+            q=f"%-- {runaway_tools.MARKER}",
+        )
+        return bool(active)
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+
+
+@pytest.mark.parametrize("tool", ["runaway_read", "runaway_write"])
+async def test_a_statement_past_its_deadline_is_stopped(
+    runaway_service: MCPService, raw_db: AsyncEngine, database_url: str, tool: str, step: Any
+) -> None:
+    service = runaway_service
+    client = (await service.register_client(f"deadline {tool}", "basic")).client
+    session = await service.create_session(client.client_id)
+    with pytest.raises(ToolTimeoutError) as stopped:
+        await service.execute_tool(session.session_id, tool, {}, client_id=client.client_id)
+    assert stopped.value.message == f"tool {tool} timed out after 0.5 s"
+    # The statement is over when the call returns: on SQLite the write lock is free at once.
+    assert not await statement_is_running(database_url, raw_db)
+    rows = await fetch_all(
+        raw_db, "SELECT status FROM tool_executions WHERE client_id = :c", c=client.client_id
+    )
+    assert [r.status for r in rows] == ["timeout"]
+    echoed = await service.execute_tool(
+        session.session_id, "echo", {"message": "next"}, client_id=client.client_id
+    )
+    assert echoed.status == "success"
+    step(f"{tool}: stopped at its deadline, recorded as a timeout; the next call ran")
+
+
+@pytest.mark.parametrize("tool", ["runaway_read", "runaway_write"])
+async def test_a_cancelled_call_stops_its_statement(
+    database_url: str, raw_db: AsyncEngine, tmp_path: Path, tool: str, step: Any
+) -> None:
+    service = MCPService(make_settings(database_url, tool_timeout=3600))
+    for registered in runaway_tools.TOOLS:
+        service.tools.register(registered)
+    await service.initialize()
+    try:
+        client = (await service.register_client(f"cancel {tool}", "basic")).client
+        session = await service.create_session(client.client_id)
+        marker = tmp_path / "started"
+        runaway_tools.MARK_FILE = marker
+        call = asyncio.create_task(
+            service.execute_tool(session.session_id, tool, {}, client_id=client.client_id)
+        )
+        await until(marker.exists, "the statement to start")
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert not await statement_is_running(database_url, raw_db)
+        rows = await fetch_all(
+            raw_db,
+            "SELECT status, error_message FROM tool_executions WHERE client_id = :c",
+            c=client.client_id,
+        )
+        assert [tuple(r) for r in rows] == [("error", "cancelled")]
+        assert (await service.get_session(session.session_id)).request_count == 1
+    finally:
+        runaway_tools.MARK_FILE = None
+        await service.shutdown()
+    step(f"{tool}: a cancelled call's statement stopped with it; one row, counted once")
+
+
+async def test_another_client_is_served_while_a_runaway_statement_runs(
+    register: Register, serve: StartServer, tmp_path: Path, raw_db: AsyncEngine, step: Any
+) -> None:
+    abuser, victim = await register("runaway abuser"), await register("victim", "readonly")
+    marker = tmp_path / "started"
+    server = serve(
+        MCP_TOOL_MODULES=RUNAWAY_MODULE, MCP_TOOL_TIMEOUT="5", MCP_TEST_MARKER=str(marker)
+    )
+    async with (
+        mcp_client(server.url, abuser.api_key) as bad,
+        mcp_client(server.url, victim.api_key) as good,
+    ):
+        attack = asyncio.create_task(bad.call_tool("runaway_read", {}))
+        await until(marker.exists, "the runaway statement to start")
+        echoed = await good.call_tool("echo", {"message": "served"})
+        assert not attack.done(), "the victim was answered only after the runaway call"
+        stopped = await attack
+    assert echoed.structured_content == {"message": "served", "length": 6}
+    assert stopped.is_error
+    assert stopped.content[0].text == "timeout: tool runaway_read timed out after 5 s"
+    statuses = await fetch_all(
+        raw_db, "SELECT status FROM tool_executions WHERE client_id = :c", c=abuser.client_id
+    )
+    assert [s.status for s in statuses] == ["timeout"]
+    step("A runaway statement ran; the victim was answered; the runaway stopped at 5 s")
+
+
+@pytest.mark.parametrize("tool", ["runaway_read", "runaway_write"])
+async def test_sigterm_during_a_runaway_statement_ends_the_server_with_exact_counts(
+    register: Register,
+    serve: StartServer,
+    tmp_path: Path,
+    raw_db: AsyncEngine,
+    tool: str,
+    step: Any,
+) -> None:
+    abuser = await register(f"sigterm {tool}", "basic")
+    marker = tmp_path / "started"
+    server = serve(
+        MCP_TOOL_MODULES=RUNAWAY_MODULE, MCP_TOOL_TIMEOUT="3600", MCP_TEST_MARKER=str(marker)
+    )
+    with pytest.raises(BaseException):  # noqa: B017 - the server goes away under the call
+        async with mcp_client(server.url, abuser.api_key, read_timeout=120) as client:
+            for n in range(5):
+                assert not (await client.call_tool("echo", {"message": str(n)})).is_error
+            attack = asyncio.create_task(client.call_tool(tool, {}))
+            await until(marker.exists, "the runaway statement to start")
+            server.process.terminate()
+            await attack
+    assert server.wait() == 0
+    step(f"SIGTERM during {tool} (deadline an hour away): the server exited with status 0")
+
+    rows = await fetch_all(
+        raw_db,
+        "SELECT status, error_message, session_id FROM tool_executions WHERE client_id = :c",
+        c=abuser.client_id,
+    )
+    assert sorted((r.status, r.error_message) for r in rows) == sorted(
+        [("success", None)] * 5 + [("error", "cancelled")]
+    )
+    [session] = await fetch_all(
+        raw_db,
+        "SELECT id, status, request_count FROM sessions WHERE client_id = :c",
+        c=abuser.client_id,
+    )
+    assert (session.status, session.request_count) == ("closed", 6)
+    assert {r.session_id for r in rows} == {session.id}
+    step("6 rows (the cancelled one too), all counted by the session closed after them")

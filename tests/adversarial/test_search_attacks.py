@@ -1,0 +1,58 @@
+"""Full-text search on documents built to make ranking and snippets explode.
+
+Before, on SQLite: an 8,000-word one-token document and an 8-word query answered
+after 19.3 s (its timeout was 10 s); 50,000 words and a 32-word query ran for 11+
+minutes. FTS5's snippet() was the cost; it is no longer used (tools/corpus.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mcp_service.tools.corpus import SNIPPET_MAX
+from tests.adversarial.conftest import Register, StartServer
+from tests.faults.processes import mcp_client
+from tests.integration.conftest import fetch_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
+
+ONE_TOKEN = " ".join(["a"] * 50_000)  # 99,999 characters: under the 100,000 limit
+MANY_TOKENS = " ".join(f"w{i % 32}" for i in range(16_000))
+QUERIES = [
+    ("a " * 32, ONE_TOKEN),  # one word, repeated: counts once
+    (" ".join(f"w{i}" for i in range(32)), MANY_TOKENS),  # 32 words, each 500 times
+]
+
+
+async def test_repeated_token_searches_finish_within_their_deadline(
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+) -> None:
+    abuser, victim = await register("search abuser"), await register("victim", "readonly")
+    server = serve(MCP_TOOL_TIMEOUT="10")
+    async with (
+        mcp_client(server.url, abuser.api_key) as bad,
+        mcp_client(server.url, victim.api_key) as good,
+    ):
+        for title, body in (("one token", ONE_TOKEN), ("many tokens", MANY_TOKENS)):
+            added = await bad.call_tool("corpus_add", {"title": title, "body": body})
+            assert not added.is_error, added.content
+        for query, _body in QUERIES:
+            attack = asyncio.create_task(bad.call_tool("corpus_search", {"query": query}))
+            echoed = await good.call_tool("echo", {"message": "here"})
+            found = await attack
+            assert not echoed.is_error
+            assert not found.is_error, found.content
+            assert found.structured_content["total"] == 1
+            [hit] = found.structured_content["results"]
+            assert len(hit["snippet"]) <= SNIPPET_MAX + 2  # and its … marks
+    step("Two pathological searches answered (success, so within their 10 s deadline)")
+    rows = await fetch_all(
+        raw_db,
+        "SELECT status FROM tool_executions WHERE client_id = :c AND tool_name = 'corpus_search'",
+        c=abuser.client_id,
+    )
+    assert [r.status for r in rows] == ["success", "success"]
