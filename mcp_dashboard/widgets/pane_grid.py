@@ -47,6 +47,17 @@ def stacked_height(heights: list[int], columns: int) -> int:
     return sum(max(heights[i : i + columns]) for i in range(0, len(heights), columns))
 
 
+def common_folder(groups: list[str]) -> str:
+    """`tests/` when every group is a module in that folder: titles leave it out."""
+    if len(groups) < 2 or not all("/" in g for g in groups):
+        return ""
+    first = groups[0].split("/")[:-1]
+    shared = 0
+    while shared < len(first) and all(g.split("/")[shared] == first[shared] for g in groups):
+        shared += 1
+    return "".join(f"{part}/" for part in first[:shared])
+
+
 def changed_tests(before: RunState, after: RunState) -> list[str]:
     """Node ids whose test state differs (the state is immutable: identity says it all)."""
     if before.tests is after.tests:
@@ -108,6 +119,7 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._run_active = False
         self._shown_state = RunState()
         self._frame = 0
+        self._folder = ""
 
     def compose(self) -> ComposeResult:
         yield self.open_area
@@ -151,12 +163,17 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._sync_widgets(wanted)
         active = state.active
         self._frame += 1
+        folder = common_folder(wanted)
+        if folder != self._folder:  # every title changes
+            self._folder = folder
+            for pane in self.panes.values():
+                pane.invalidate()
         summaries = {}
         for index, path in enumerate(wanted):
             pane = self.panes[path]
             fresh = not pane.summary.total  # never counted: count it now
             if (pane.stale and (fresh or self._turn(index))) or active != self._run_active:
-                summaries[path] = pane.update(self.test_filter, active, state.paths[path])
+                summaries[path] = pane.update(self.test_filter, active, state.paths[path], folder)
             else:
                 summaries[path] = pane.summary
         self._run_active = active

@@ -36,18 +36,20 @@ class GroupSummary:
     filtered: bool  # a filter is on: counts are of the matching tests
     status: TestStatus  # the icon: failed, running, passed or pending
 
-    def text(self, width: int) -> Text:
-        """`✗ name  57/58  ✗1 ✓56  0.52s`, the name shortened first when it does not fit."""
+    def text(self, width: int, *, folded: bool = False) -> Text:
+        """`✗ name  57/58  ✗1 ✓56  0.52s`, the name shortened first when it does not fit.
+        `folded` (one line in compact mode): no time, and no `58/58` once all have run."""
         icon, style = ICONS[self.status]
         shown = self.counts.total
-        progress = (
-            f"{shown} of {self.total} shown" if self.filtered else f"{self.counts.done}/{shown}"
-        )
-        rest = Text("  ").append(progress, style="bold")
+        rest = Text()
+        if self.filtered:
+            rest.append(f"  {shown} of {self.total} shown", style="bold")
+        elif not folded or self.counts.done < shown:
+            rest.append(f"  {self.counts.done}/{shown}", style="bold")
         counts = counts_text(self.counts)
         if counts:
             rest.append("  ").append_text(counts)
-        if self.duration:
+        if self.duration and not folded:
             rest.append(f"  {duration(self.duration)}", style="dim")
         name_width = max(4, width - 2 - rest.cell_len)
         title = Text.assemble((icon, style), " ", (fit_group(self.name, name_width), style))
@@ -102,6 +104,9 @@ class GroupLine(PaneTitle, can_focus=True):
         self.path = path
         self.set_classes("group-line")
 
+    def render(self) -> Text:
+        return self.summary.text(self.content_region.width, folded=True)
+
     def action_open(self) -> None:
         self.post_message(self.Opened(self.path))
 
@@ -144,7 +149,9 @@ class PathPane(Vertical):
     def stale(self) -> bool:
         return self._stale
 
-    def update(self, test_filter: TestFilter, run_active: bool, stats: PathStats) -> GroupSummary:
+    def update(
+        self, test_filter: TestFilter, run_active: bool, stats: PathStats, folder: str = ""
+    ) -> GroupSummary:
         """Recount and restyle; returns what the title says. Without a filter the counts are
         the reducer's own (`stats`, kept up to date per event); with one, those of the tests
         that match."""
@@ -162,9 +169,8 @@ class PathPane(Vertical):
         else:
             counts, total = stats.counts, stats.duration
         status = group_status(counts, run_active)
-        summary = GroupSummary(
-            self.path, counts, total, len(self.members), test_filter.active, status
-        )
+        name = self.path.removeprefix(folder)  # `tests/` when every module is in it
+        summary = GroupSummary(name, counts, total, len(self.members), test_filter.active, status)
         restyle = summary.status != self.summary.status
         self.summary = summary
         if restyle:

@@ -40,7 +40,7 @@ async def test_thirty_modules_fit_with_the_failures_in_the_first_frame_after_the
         assert header(app).startswith(f"FAILED 3 failed, {passed} passed in ")
         # The failing module is open first, its failures first, all three on screen.
         assert panes.layout_now.open[0] == LAST
-        assert lines[2].split("  ")[0].strip("║│ ") in (f"✗ {LAST}", "✗ …/test_module_29.py")
+        assert lines[2].split("  ")[0].strip("║│ ") == "✗ test_module_29.py"  # not tests/
         for row, name in enumerate(FAILURES, start=3):
             assert lines[row].strip("║│ ").startswith(f"✗ {name}"), "\n".join(lines)
         # The 29 passed modules are folded to one line each, in columns from the width.
