@@ -26,7 +26,7 @@ from mcp_dashboard.widgets.live_tables import LiveTables
 class MonitorApp(App[int]):
     CSS_PATH = Path(__file__).with_name("dashboard.tcss")  # package data
     TITLE = "mcp-dashboard --monitor"
-    AUTO_FOCUS = "DataTable"
+    AUTO_FOCUS = "#table-executions"  # the tab shown first (the first table is on another)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_now", "Refresh now"),

@@ -72,7 +72,6 @@ class TestList(Widget, can_focus=True):
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "test-list--block_cursor",
-        "test-list--block_cursor_blurred",
         "test-list--scrollbar",
     }
     DEFAULT_CSS = """
@@ -83,9 +82,6 @@ class TestList(Widget, can_focus=True):
     TestList > .test-list--block_cursor {
         background: $block-cursor-background;
         text-style: bold;
-    }
-    TestList > .test-list--block_cursor_blurred {
-        background: $block-cursor-blurred-background;
     }
     TestList > .test-list--scrollbar {
         color: $scrollbar;
@@ -229,9 +225,8 @@ class TestList(Widget, can_focus=True):
             message = next((s.message for s in test.steps if s.index == row.step), "")
             text = step_row(message, room)
         text.stylize_before(base)
-        if index == self.cursor:
-            cursor = "block_cursor" if self.has_focus else "block_cursor_blurred"
-            text.stylize(self.get_component_rich_style(f"test-list--{cursor}"))
+        if index == self.cursor and self.has_focus:  # one cursor on screen, not one per pane
+            text.stylize(self.get_component_rich_style("test-list--block_cursor"))
         text.stylize(Style(meta={"row": index}))
         strip = Strip(list(text.render(self.app.console))).extend_cell_length(room, base)
         strip = strip.crop(0, room)
