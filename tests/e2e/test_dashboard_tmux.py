@@ -131,6 +131,13 @@ def test_a_third_party_project_at_80x24_shows_its_failures_first(tmp_path: Path)
         term.press("Enter")
         detail = term.shows(lambda s: "Traceback" in s, "the failure's detail")
         assert "module: tests/test_module_29.py:" in detail
+        term.press("y")  # under tmux, into tmux's paste buffer (OSC 52 may not get through)
+        term.shows(lambda s: "tmux's paste buffer" in s, "where the copy went")
+        assert "AssertionError: assert 'a' == 'c'" in tmux("show-buffer")
+        assert (
+            "AssertionError: assert 'a' == 'c'"
+            in (project / ".mcp-dashboard" / "copied.txt").read_text()
+        )
         term.press("Escape")
         term.shows(lambda s: "Traceback" not in s, "back to the panes")
         term.press("q")
