@@ -8,7 +8,6 @@ the run's tests, so rows are found by id and totals counted from before.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.security import hash_preview
 from tests.dashboard.live_db import execute, plus, sync_engine, totals
+from tests.toolkit import until_sync
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,10 @@ def test_unchanged_database_polls_as_none_and_a_commit_is_seen(
     assert dict(snap.clients.rows)[populated.client_id][1] == "Renamed"
 
 
-def settles(view: DatabaseView, timeout: float = 10) -> bool:
-    """Polls until one finds nothing changed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if view.poll() is None:
-            return True
-    return False
+def settles(view: DatabaseView) -> bool:
+    """Polls until one finds nothing changed (the shared `until_sync` bounds the wait)."""
+    until_sync(lambda: view.poll() is None, "a poll that finds nothing changed")
+    return True
 
 
 def test_row_limit_with_total(populated: Populated) -> None:
