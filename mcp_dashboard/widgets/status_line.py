@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from mcp_dashboard.state import RunState, TestState
-from mcp_dashboard.status import TestStatus
+from mcp_dashboard.status import RunStatus, TestStatus
 from mcp_dashboard.widgets.labels import ICONS, duration, fit, test_name
 
 HINT = "enter open · n/N next/previous failure · f rerun failed · ? every key"
@@ -67,6 +67,6 @@ class StatusLine(Widget):
 
     def render(self) -> Text:
         width = self.content_region.width
-        if self.state.active and self.state.status != "pending":
+        if self.state.active and self.state.status != RunStatus.PENDING:
             return running_line(self.state, self.now, width)
         return selection_line(self.selected, width)

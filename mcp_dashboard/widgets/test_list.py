@@ -111,6 +111,7 @@ class TestList(Widget, can_focus=True):
         self._folded: dict[str, bool] = {}  # the user's own folding, by test
         self._cursor_key: Row | None = None
         self._height = 1
+        self._hovered: str | None = None
 
     # -- content ---------------------------------------------------------------
 
@@ -275,6 +276,14 @@ class TestList(Widget, can_focus=True):
         self._move(row)
         if again:
             self.action_choose()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """Hovering a test shows its full node id: lines here leave out the shared parts."""
+        row = event.style.meta.get("row")
+        nodeid = self.rows[row].nodeid if isinstance(row, int) and row < len(self.rows) else None
+        if nodeid != self._hovered:
+            self._hovered = nodeid
+            self.tooltip = nodeid
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         self._scroll(3, event)

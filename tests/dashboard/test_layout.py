@@ -9,7 +9,16 @@ import pytest
 
 from mcp_dashboard.status import RunStatus
 from mcp_dashboard.widgets.pane_grid import columns_for
-from tests.dashboard.pilot import dashboard, finished, grid, header, screen_lines, screen_text
+from mcp_dashboard.widgets.status_line import StatusLine
+from tests.dashboard.pilot import (
+    dashboard,
+    finished,
+    grid,
+    header,
+    pane,
+    screen_lines,
+    screen_text,
+)
 from tests.dashboard.suites import count_tests, many_modules
 from tests.toolkit import until
 
@@ -86,3 +95,22 @@ async def test_no_tests_collected_says_so_and_why(tmp_path: Path) -> None:
         text = screen_text(app)
         assert "No tests collected" in text
         assert "8 tests deselected by -k, -m or --pattern" in text
+
+
+async def test_the_full_node_id_shows_for_the_selected_and_the_hovered_test(
+    tmp_path: Path,
+) -> None:
+    """Pane lines leave out the module and the shared class; the line under the panes and
+    the tooltip give the whole id back."""
+    project = many_modules(tmp_path / "project")
+    async with dashboard(tmp_path, cwd=project, size=(80, 24)) as (app, pilot):
+        await finished(app, pilot)
+        failing = pane(app, LAST).tests
+        await until(lambda: failing.has_focus, "focus on the first failure", pilot=pilot)
+        first = f"{LAST}::{FAILURES[0]}"
+        assert app.query_one("#now", StatusLine).selected is app.state.tests[first]
+        assert f"✗ {first}  " in screen_lines(app)[-3]
+        await pilot.hover(failing, offset=(4, 1))
+        assert failing.tooltip == f"{LAST}::{FAILURES[1]}"
+        await pilot.hover(failing, offset=(4, 0))
+        assert failing.tooltip == first
