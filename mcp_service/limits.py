@@ -6,13 +6,16 @@ Each client has its own budget here, kept by this process:
 
 - calls per second: a token bucket (`calls_per_second` refill, `burst` capacity);
 - calls in flight at once;
-- open MCP sessions (HTTP handshake sessions held by this server process).
+- open MCP sessions (HTTP handshake sessions held by this server process);
+- request bytes per second over HTTP, checked before a body is parsed: a call
+  is not one unit of work whatever it carries (a 700 KB call costs ~100 ms of
+  parsing and checking), so a client's bytes are budgeted too.
 
 A call over a limit is refused with `rate_limited` (recorded like any other
 refusal); a session over the limit gets HTTP 429 with `Retry-After`. Limits come
 from the environment (`Limits.from_env`): `MCP_LIMITS=off` disables them,
-`MCP_LIMITS_<TIER>="calls_per_second=50,burst=100,in_flight=16,sessions=32"`
-changes a tier (any subset of the keys).
+`MCP_LIMITS_<TIER>="calls_per_second=50,burst=100,in_flight=16,sessions=32,
+request_bytes_per_second=1048576"` changes a tier (any subset of the keys).
 """
 
 from __future__ import annotations
@@ -33,16 +36,29 @@ class TierLimits:
     burst: int
     in_flight: int
     sessions: int
+    request_bytes_per_second: int = 1_048_576  # the burst: twice this, or one largest request
 
 
 # Generous for an IDE or an agent (a few calls a second, bursts of tens), small enough that
 # one key cannot hold a meaningful share of a server: a readonly key gets the least.
 DEFAULT_LIMITS: Mapping[str, TierLimits] = {
-    Tier.READONLY.value: TierLimits(calls_per_second=20, burst=40, in_flight=8, sessions=8),
-    Tier.BASIC.value: TierLimits(calls_per_second=50, burst=100, in_flight=16, sessions=32),
-    Tier.ADMIN.value: TierLimits(calls_per_second=200, burst=400, in_flight=64, sessions=128),
+    Tier.READONLY.value: TierLimits(
+        20, burst=40, in_flight=8, sessions=8, request_bytes_per_second=262_144
+    ),
+    Tier.BASIC.value: TierLimits(
+        50, burst=100, in_flight=16, sessions=32, request_bytes_per_second=1_048_576
+    ),
+    Tier.ADMIN.value: TierLimits(
+        200, burst=400, in_flight=64, sessions=128, request_bytes_per_second=4_194_304
+    ),
 }
-UNLIMITED = TierLimits(calls_per_second=math.inf, burst=2**31, in_flight=2**31, sessions=2**31)
+UNLIMITED = TierLimits(
+    calls_per_second=math.inf,
+    burst=2**31,
+    in_flight=2**31,
+    sessions=2**31,
+    request_bytes_per_second=2**62,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,48 @@ def parse_tier_limits(name: str, raw: str, base: TierLimits) -> TierLimits:
             raise ValidationError(f"{name}: {key} must be greater than 0, got {value!r}")
         changes[key] = number if key == "calls_per_second" else int(number)
     return replace(base, **changes)
+
+
+class _Bucket:
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, now: float) -> None:
+        self.tokens = tokens
+        self.updated = now
+
+
+class TokenBuckets:
+    """A token bucket per key (an address, a key digest): refilled by time, spent by use.
+
+    Forgotten wholesale when too many keys have been seen: each bucket would be
+    full again within seconds anyway.
+    """
+
+    _PRUNE_AT = 10_000
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _level(self, key: str, rate: float, capacity: float) -> _Bucket:
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._PRUNE_AT:
+                self._buckets.clear()
+            bucket = self._buckets[key] = _Bucket(capacity, now)
+        else:
+            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+        return bucket
+
+    def wait_for(self, key: str, amount: float, rate: float, capacity: float) -> float | None:
+        """Seconds until `amount` tokens are there; None when they are (nothing is spent)."""
+        bucket = self._level(key, rate, capacity)
+        needed = min(amount, capacity)
+        return None if bucket.tokens >= needed else (needed - bucket.tokens) / rate
+
+    def spend(self, key: str, amount: float, rate: float, capacity: float) -> None:
+        self._level(key, rate, capacity).tokens -= amount
 
 
 class _Budget:

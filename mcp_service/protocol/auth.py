@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
 from mcp_service.errors import AuthenticationError, MCPServiceError
+from mcp_service.protocol.http_guard import tier_key
 from mcp_service.records import ClientInfo
 from mcp_service.service import MCPService
 
@@ -37,11 +38,17 @@ class ServiceTokenVerifier(TokenVerifier):
 
     def __init__(self, service: MCPService) -> None:
         self._service = service
-        # The tier of each client seen, for its per-client limits (protocol/http_guard.py).
+        # The tier of each client seen, by client id and by key (a hash of it), for the
+        # per-client limits of protocol/http_guard.py.
         self.tiers: dict[str, str] = {}
+        self._key_tiers: dict[str, str] = {}
 
     def tier_of(self, client_id: str) -> str | None:
         return self.tiers.get(client_id)
+
+    def tier_of_key(self, token: str) -> str | None:
+        """The tier of a key this verifier has accepted before, else None."""
+        return self._key_tiers.get(tier_key(token))
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
@@ -49,6 +56,9 @@ class ServiceTokenVerifier(TokenVerifier):
         except AuthenticationError:
             return None
         self.tiers[client.client_id] = client.tier
+        if len(self._key_tiers) > 10_000:
+            self._key_tiers.clear()
+        self._key_tiers[tier_key(token)] = client.tier
         return AccessToken(
             token=REDACTED, client_id=client.client_id, scopes=list(client.permissions)
         )

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -33,7 +33,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mcp_service.failures import describe_failure
-from mcp_service.limits import Limits
+from mcp_service.limits import Limits, TokenBuckets
 from mcp_service.protocol.log_hygiene import RateLimitedLog
 from mcp_service.security import ApiKeyHasher
 
@@ -120,46 +120,48 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-class _Bucket:
-    __slots__ = ("tokens", "updated")
-
-    def __init__(self, tokens: float, now: float) -> None:
-        self.tokens = tokens
-        self.updated = now
-
-
 class FailureLimiter:
-    """A token bucket per source address, spent by wrong keys only."""
-
-    _PRUNE_AT = 10_000
+    """Wrong keys per source address: a burst, then a rate."""
 
     def __init__(self, per_second: float, burst: float) -> None:
         self.per_second = per_second
         self.burst = burst
-        self._buckets: dict[str, _Bucket] = {}
-
-    def _bucket(self, address: str) -> _Bucket:
-        now = time.monotonic()
-        bucket = self._buckets.get(address)
-        if bucket is None:
-            if len(self._buckets) >= self._PRUNE_AT:
-                self._buckets.clear()  # every bucket refills within seconds anyway
-            bucket = self._buckets[address] = _Bucket(self.burst, now)
-        else:
-            refill = (now - bucket.updated) * self.per_second
-            bucket.tokens = min(self.burst, bucket.tokens + refill)
-            bucket.updated = now
-        return bucket
+        self._buckets = TokenBuckets()
 
     def retry_after(self, address: str) -> float | None:
         """Seconds until `address` may try a new key again; None when it may now."""
-        bucket = self._bucket(address)
-        if bucket.tokens >= 1.0:
-            return None
-        return (1.0 - bucket.tokens) / self.per_second
+        return self._buckets.wait_for(address, 1.0, self.per_second, self.burst)
 
     def spend(self, address: str) -> None:
-        self._bucket(address).tokens -= 1.0
+        self._buckets.spend(address, 1.0, self.per_second, self.burst)
+
+
+class ByteBudget:
+    """Request bytes per second per API key (its tier's `request_bytes_per_second`)."""
+
+    def __init__(self, limits: Limits, max_request: int, tier_of_key: Callable[[str], str | None]):
+        self.limits = limits
+        self.max_request = max_request
+        self.tier_of_key = tier_of_key
+        self._buckets = TokenBuckets()
+
+    def retry_after(self, token: str, size: int) -> float | None:
+        """Seconds until this key may send `size` bytes; None when it may now (and spends)."""
+        tier = self.tier_of_key(token)
+        if tier is None or not self.limits.enabled:
+            return None  # a key not verified yet: authentication decides about it first
+        rate = float(self.limits.of(tier).request_bytes_per_second)
+        capacity = max(2 * rate, float(self.max_request))
+        key = tier_key(token)
+        wait = self._buckets.wait_for(key, size, rate, capacity)
+        if wait is None:
+            self._buckets.spend(key, size, rate, capacity)
+        return wait
+
+
+def tier_key(token: str) -> str:
+    """A bucket's name for a key: never the key itself (it is kept in memory only as a hash)."""
+    return hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
 
 
 class RequestGuard:
@@ -174,6 +176,7 @@ class RequestGuard:
         max_body: int,
         body_timeout: float,
         failures: FailureLimiter,
+        budget: ByteBudget,
     ) -> None:
         self.app = app
         self.path = path
@@ -181,6 +184,7 @@ class RequestGuard:
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.failures = failures
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
@@ -208,6 +212,19 @@ class RequestGuard:
         if scope["method"] == "POST":
             body = await self._read_body(scope, receive, send)
             if body is None:
+                return
+            wait = self.budget.retry_after(token, len(body)) if token is not None else None
+            if wait is not None:
+                _noisy.warning(
+                    f"bytes-{tier_key(token or '')}",
+                    "a client is over its request bytes per second: answered 429",
+                )
+                await _respond(
+                    send,
+                    429,
+                    "over this client's request bytes per second",
+                    ((b"retry-after", str(max(1, round(wait))).encode()),),
+                )
                 return
             receive = _replay(body, receive)
         status: list[int] = []

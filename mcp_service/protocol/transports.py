@@ -96,6 +96,7 @@ async def serve_http(
     import uvicorn  # only http needs it: stdio starts faster without
 
     from mcp_service.protocol.http_guard import (
+        ByteBudget,
         FailureLimiter,
         RequestGuard,
         SessionAdmission,
@@ -151,6 +152,7 @@ async def serve_http(
             settings.auth_failures_per_second,
             burst=max(10.0, 4 * settings.auth_failures_per_second),
         ),
+        budget=ByteBudget(settings.limits, settings.http_max_request_bytes, verifier.tier_of_key),
     )
     config = uvicorn.Config(
         guarded,

@@ -537,7 +537,7 @@ async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
     service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
 ) -> None:
     registered = await service.register_client("stdio sigterm", "basic")
-    samples = [{"latency_ms": float(i % 50)} for i in range(20_000)]
+    samples = [{"latency_ms": float(i % 50)} for i in range(10_000)]
     signalled: list[float] = []
     server_pid = 0
 
@@ -552,7 +552,7 @@ async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
             server_pid = stored_json(row.metadata)["pid"]
             await client.call_tool(
                 "analyze_workload_batches",
-                {"samples": samples, "batch_size": 20},
+                {"samples": samples, "batch_size": 10},
                 progress_callback=kill_on_first_progress,
             )
     assert 1 <= len(signalled) < 1000  # the call was stopped part-way

@@ -1,0 +1,291 @@
+"""A victim's echo latency while one abusive client attacks the same HTTP server.
+
+For each attack of the hardening issue, one abusive client (basic tier, default
+limits: it may call every tool the attacks need) runs the attack in a loop
+against a real `mcp-service serve --transport http` while a victim client (its
+own key) calls `echo` sequentially. The victim's
+p50/p99 under attack is printed as a ratio to the same p50/p99 with no attack,
+measured in the same run. Target: p99 within 5x of idle.
+
+Also: how long SIGTERM takes to end a server holding 3,000 open sessions, against
+one holding none (the first HTTP server took 19 s with 10,000).
+
+    python benchmarks/attack_latency.py
+    python benchmarks/attack_latency.py --calls 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx2
+from _common import PYTHON, ROOT, header, row
+
+READY = "serving MCP over streamable HTTP at "
+# The victim's tier (admin) is sized for a benchmark; the abuser keeps the basic defaults.
+SERVER_ENV = {"MCP_LIMITS_ADMIN": "calls_per_second=100000,burst=100000,in_flight=10000"}
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "1"},
+    },
+}
+
+
+def headers(key: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+
+
+async def start_server(url: str, log: Path, **env: str) -> tuple[asyncio.subprocess.Process, str]:
+    with log.open("w") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "mcp_service.cli",
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            "0",
+            cwd=ROOT,
+            env={**os.environ, "MCP_DATABASE_URL": url, **SERVER_ENV, **env},
+            stdout=sink,
+            stderr=sink,
+        )
+    deadline = time.monotonic() + 30
+    while READY not in (text := await asyncio.to_thread(log.read_text)):
+        if proc.returncode is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {text[-2000:]}")
+        await asyncio.sleep(0.05)
+    return proc, text.split(READY, 1)[1].split()[0]
+
+
+async def victim_latencies(url: str, key: str, calls: int) -> list[float]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})
+    async with http, Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+        for _ in range(20):
+            await client.call_tool("echo", {"message": "warm"})
+        seconds = []
+        for n in range(calls):
+            start = time.perf_counter()
+            result = await client.call_tool("echo", {"message": f"victim {n}"})
+            seconds.append(time.perf_counter() - start)
+            assert not result.is_error, result
+    return seconds
+
+
+# -- the attacks: each loops until cancelled ------------------------------------------------
+
+
+async def loop_posts(url: str, key: str, body: bytes, **extra: str) -> None:
+    async with httpx2.AsyncClient(timeout=60) as http:
+        while True:
+            await http.post(url, headers={**headers(key), **extra}, content=body)
+
+
+def tool_call(name: str, arguments: dict[str, Any]) -> bytes:
+    params = {
+        "name": name,
+        "arguments": arguments,
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    }
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    ).encode()
+
+
+def modern(tool: str) -> dict[str, str]:
+    """The headers the 2026-07-28 protocol asks of a tools/call."""
+    return {"MCP-Protocol-Version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": tool}
+
+
+async def quadratic_tags(url: str, key: str) -> None:
+    tags = {"title": "t", "body": "b", "tags": [{"k": i} for i in range(2_500)]}
+    await loop_posts(url, key, tool_call("corpus_add", tags), **modern("corpus_add"))
+
+
+async def huge_body(url: str, key: str) -> None:
+    body = tool_call("analyze_workload", {"samples": [-1] * 1_000_000})
+    await loop_posts(url, key, body, **modern("analyze_workload"))
+
+
+async def repeated_token_search(url: str, key: str) -> None:
+    query = tool_call("corpus_search", {"query": "a " * 32})
+    await loop_posts(url, key, query, **modern("corpus_search"))
+
+
+async def session_hoarding(url: str, key: str) -> None:
+    await loop_posts(url, key, json.dumps(INIT).encode())
+
+
+async def wrong_keys(url: str, _key: str) -> None:
+    n = 0
+    async with httpx2.AsyncClient(timeout=60) as http:
+        while True:
+            n += 1
+            await http.post(url, headers=headers(f"mcp_{n:016x}_{'x' * 43}"), content=b"{}")
+
+
+async def slow_connections(url: str, _key: str) -> None:
+    address = httpx2.URL(url)
+    held = []
+    try:
+        for _ in range(300):
+            _reader, writer = await asyncio.open_connection(address.host, address.port)
+            writer.write(b"POST /mcp HTTP/1.1\r\nhost: x\r\n")
+            held.append(writer)
+        await asyncio.Event().wait()
+    finally:
+        for writer in held:
+            writer.close()
+
+
+async def large_valid_calls(url: str, key: str) -> None:
+    samples = [{"latency_ms": float(i % 997)} for i in range(10_000)]
+    body = tool_call("analyze_workload", {"samples": samples})
+    await loop_posts(url, key, body, **modern("analyze_workload"))
+
+
+ATTACKS: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
+    ("2,500 object tags (quadratic uniqueItems)", quadratic_tags),
+    ("4 MB bodies of a million samples", huge_body),
+    ("repeated-token searches", repeated_token_search),
+    ("opening sessions past its limit", session_hoarding),
+    ("wrong keys", wrong_keys),
+    ("300 slowloris connections", slow_connections),
+    ("10,000-sample calls (valid, the largest allowed)", large_valid_calls),
+]
+
+
+async def measure(calls: int) -> None:
+    from mcp_service import MCPService
+    from mcp_service.config import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="mcp-attack-"))
+    url = f"sqlite+aiosqlite:///{work / 'attack.db'}"
+    service = MCPService(Settings(database_url=url))
+    await service.initialize()
+    victim = (await service.register_client("victim", "admin")).api_key
+    abuser = await service.register_client("abuser", "basic")
+    await service.shutdown()
+    writer = MCPService(Settings(database_url=url))  # the abuser's document, added once
+    await writer.initialize()
+    author = await writer.register_client("author", "basic")
+    session = await writer.create_session(author.client_id)
+    await writer.execute_tool(
+        session.session_id,
+        "corpus_add",
+        {"title": "a", "body": " ".join(["a"] * 50_000)},
+        client_id=author.client_id,
+    )
+    await writer.shutdown()
+
+    proc, mcp_url = await start_server(url, work / "server.log")
+    try:
+        idle = await victim_latencies(mcp_url, victim, calls)
+        p50, p99 = percentiles(idle)
+        row("victim echo p50, no attack", f"{p50 * 1000:.2f} ms", "-", "-", "1.00x")
+        row("victim echo p99, no attack", f"{p99 * 1000:.2f} ms", "-", "-", "1.00x")
+        for name, attack in ATTACKS:
+            task = asyncio.create_task(attack(mcp_url, abuser.api_key))
+            await asyncio.sleep(0.5)  # the attack is under way
+            under = await victim_latencies(mcp_url, victim, calls)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            a50, a99 = percentiles(under)
+            base = f"idle p50 {p50 * 1000:.2f} ms / p99 {p99 * 1000:.2f} ms"
+            row(
+                f"victim echo p50 during {name}",
+                f"{a50 * 1000:.2f} ms",
+                "-",
+                base,
+                f"{a50 / p50:.2f}x",
+            )
+            row(
+                f"victim echo p99 during {name}",
+                f"{a99 * 1000:.2f} ms",
+                "<= 5x idle",
+                base,
+                f"{a99 / p99:.2f}x",
+            )
+    finally:
+        proc.terminate()
+        await proc.wait()
+    await shutdown_rows(url, work)
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+async def shutdown_seconds(url: str, work: Path, key: str, sessions: int) -> float:
+    proc, mcp_url = await start_server(
+        url, work / f"shutdown-{sessions}.log", MCP_LIMITS_ADMIN="sessions=100000"
+    )
+    async with httpx2.AsyncClient(timeout=60) as http:
+        for _ in range(sessions):
+            response = await http.post(mcp_url, headers=headers(key), content=json.dumps(INIT))
+            assert response.status_code == 200, response.text
+    start = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    await proc.wait()
+    return time.perf_counter() - start
+
+
+async def shutdown_rows(url: str, work: Path) -> None:
+    from mcp_service import MCPService
+    from mcp_service.config import Settings
+
+    service = MCPService(Settings(database_url=url))
+    await service.initialize()
+    key = (await service.register_client("crowd", "admin")).api_key
+    await service.shutdown()
+    empty = await shutdown_seconds(url, work, key, 0)
+    full = await shutdown_seconds(url, work, key, 3_000)
+    row(
+        "SIGTERM to exit, 3,000 open sessions",
+        f"{full:.2f} s",
+        "fast (was 19 s at 10,000)",
+        f"no sessions {empty:.2f} s",
+        f"{full / empty:.2f}x",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args(argv)
+    header()
+    asyncio.run(measure(args.calls))
+
+
+if __name__ == "__main__":
+    main()
