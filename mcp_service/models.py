@@ -130,8 +130,9 @@ class Session(Base):
         CheckConstraint(_in("status", SessionStatus), name="ck_session_status"),
         CheckConstraint("request_count >= 0", name="ck_request_count"),
         Index("ix_sessions_client", "client_id"),
-        Index("ix_sessions_status_activity", "status", "last_activity_at"),
-        Index("ix_sessions_status_deadline", "status", "idle_deadline"),
+        # On status alone: every call moves last_activity_at and idle_deadline, and an index
+        # on either would be rewritten on every call; the expiry sweep scans open rows.
+        Index("ix_sessions_status", "status"),
         Index("ix_sessions_created", "created_at", "id"),
     )
 

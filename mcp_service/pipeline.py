@@ -299,8 +299,11 @@ class ToolPipeline:
                     self._invoke_writing, call, tool, arguments, deadline, reporter
                 )
                 return _record_of(row)
-            async with self._db.read() as db:
-                result = await self._invoke(call, tool, arguments, db, deadline, reporter)
+            if not tool.uses_database:  # no session to open and close
+                result = await self._invoke(call, tool, arguments, None, deadline, reporter)
+            else:
+                async with self._db.read() as db:
+                    result = await self._invoke(call, tool, arguments, db, deadline, reporter)
         except TimeoutError:
             await self._fail(call, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
         except asyncio.CancelledError:
@@ -340,7 +343,7 @@ class ToolPipeline:
         call: _Call,
         tool: Tool,
         arguments: dict[str, Any],
-        db: AsyncSession,
+        db: AsyncSession | None,
         deadline: Deadline,
         reporter: ToolReporter,
     ) -> dict[str, Any]:
@@ -348,7 +351,7 @@ class ToolPipeline:
         ctx = ToolContext(
             client_id=call.client_id,
             session_id=call.session_id,
-            db=db,
+            session=db,
             services=self._services,
             reporter=reporter,
             deadline=deadline,

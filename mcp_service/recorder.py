@@ -109,8 +109,11 @@ class ExecutionRecorder:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            # A lone row may commit on the loop; a batch goes to the writer thread, which
+            # works while the loop serves the calls that will make the next batch.
+            write = self._db.run_small_write if len(batch) == 1 else self._db.run_write
             try:
-                await self._db.run_write(write_entries, [entry for entry, _ in batch])
+                await write(write_entries, [entry for entry, _ in batch])
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():

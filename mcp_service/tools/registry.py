@@ -55,12 +55,19 @@ class ToolContext:
 
     client_id: str
     session_id: str
-    db: AsyncSession
+    session: AsyncSession | None  # None for a tool that declared `uses_database=False`
     services: MCPService  # for tools that use the service itself (clients, the database)
     reporter: ToolReporter = SILENT
     # The call's deadline: the database already honours it; a tool with a long loop of its
     # own checks `deadline.passed` between steps.
     deadline: Deadline | None = None
+
+    @property
+    def db(self) -> AsyncSession:
+        """The call's database session (a tool that said it uses none has none)."""
+        if self.session is None:
+            raise RuntimeError("this tool declared uses_database=False: it has no session")
+        return self.session
 
 
 ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -234,6 +234,40 @@ async def test_a_busy_database_is_waited_for_off_the_event_loop(
     step("Both connections usable afterwards")
 
 
+@pytest.mark.sqlite_only
+@pytest.mark.critical_path("tools")
+async def test_a_lone_row_waits_for_a_busy_database_off_the_event_loop(
+    service: MCPService, database_url: str, step: Callable[[str], None]
+) -> None:
+    """A lone execution row commits on the loop thread only when SQLite's write lock is free
+    at once; while another process holds it, the row waits in the writer thread."""
+    path = sqlite_file(database_url)
+    assert path is not None
+    client = (await service.register_client("lone row", "readonly")).client
+    session = await service.create_session(client.client_id)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        call = asyncio.create_task(
+            service.execute_tool(
+                session.session_id, "echo", {"message": "wait"}, client_id=client.client_id
+            )
+        )
+        ticks = 0
+        for _ in range(15):
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert (call.done(), ticks) == (False, 15)
+        step("Another process holds the write lock: the call waits, the loop keeps running")
+        holder.execute("ROLLBACK")
+        record = await call
+    finally:
+        holder.close()
+    assert record.status == "success"
+    assert (await service.get_session(session.session_id)).request_count == 1
+    step("The lock released, the row was committed and counted once")
+
+
 @pytest.mark.critical_path("lifecycle")
 async def test_shutdown_stops_every_database_thread(
     database_url: str, step: Callable[[str], None]
@@ -243,8 +277,15 @@ async def test_shutdown_stops_every_database_thread(
     await service.initialize()
     client = (await service.register_client("threads", "readonly")).client
     session = await service.create_session(client.client_id)
-    await service.execute_tool(
-        session.session_id, "echo", {"message": "x"}, client_id=client.client_id
+    # Calls that finish together share a batch, written by the writer thread (a lone row
+    # may commit on the loop thread instead).
+    await asyncio.gather(
+        *(
+            service.execute_tool(
+                session.session_id, "echo", {"message": str(n)}, client_id=client.client_id
+            )
+            for n in range(4)
+        )
     )
     started = [t for t in set(threading.enumerate()) - before if t.name.startswith("mcp-sqlite")]
     if sqlite_file(database_url) is not None:
