@@ -32,7 +32,7 @@ HOOKS = {
     "can_focus",
 }
 # Textual's own properties that a widget sets on purpose, meaning Textual's meaning.
-INTENDED = {"display"}
+INTENDED = {"display", "tooltip"}
 
 
 def our_textual_classes() -> list[type]:
