@@ -41,6 +41,7 @@ from _common import header, row
 
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
 
 MESSAGE = "benchmark " * 8
 LEVELS = (1, 8, 64)
@@ -116,29 +117,43 @@ async def pipeline_calls_per_second(
 
 async def measure(calls: int, rounds: int) -> None:
     path = Path(tempfile.mkdtemp(prefix="mcp-pipeline-")) / "bench.db"
-    service = MCPService(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
-    await service.initialize()
+    url = f"sqlite+aiosqlite:///{path}"
+    # One client sends every call: its tier is sized for that, so the limits are checked on
+    # every call without refusing any; the same pipeline without limits is the second figure.
+    busy = TierLimits(calls_per_second=1e12, burst=2**40, in_flight=2**20, sessions=2**20)
+    limited = MCPService(
+        Settings(database_url=url, limits=Limits({**DEFAULT_LIMITS, "basic": busy}))
+    )
+    unlimited = MCPService(Settings(database_url=url, limits=Limits.off()))
+    await limited.initialize()
+    await unlimited.initialize()
     try:
-        client = (await service.register_client("pipeline benchmark", "basic")).client_id
+        client = (await limited.register_client("pipeline benchmark", "basic")).client_id
         sessions = [
-            ((await service.create_session(client)).session_id, client) for _ in range(max(LEVELS))
+            ((await limited.create_session(client)).session_id, client) for _ in range(max(LEVELS))
         ]
-        for _ in range(50):  # warm up: statements compiled, connections open, caches hot
-            await service.execute_tool(sessions[0][0], "echo", {"message": "x"}, client_id=client)
+        for service in (limited, unlimited):
+            for _ in range(50):  # warm up: statements compiled, connections open, caches hot
+                await service.execute_tool(
+                    sessions[0][0], "echo", {"message": "x"}, client_id=client
+                )
 
         baseline: list[float] = []
         rates: dict[int, list[float]] = {level: [] for level in LEVELS}
+        costs: dict[int, list[float]] = {level: [] for level in LEVELS}
         for _ in range(rounds):
             # The raw loop writes while the service is idle, so the two never contend.
             baseline.append(
                 await asyncio.to_thread(raw_commits_per_second, path, client, sessions[0][0], calls)
             )
             for level in LEVELS:
-                rates[level].append(
-                    await pipeline_calls_per_second(service, sessions, calls, level)
-                )
+                with_limits = await pipeline_calls_per_second(limited, sessions, calls, level)
+                without = await pipeline_calls_per_second(unlimited, sessions, calls, level)
+                rates[level].append(with_limits)
+                costs[level].append(with_limits / without)
     finally:
-        await service.shutdown()
+        await limited.shutdown()
+        await unlimited.shutdown()
 
     base = statistics.median(baseline)
     for level in LEVELS:
@@ -150,6 +165,16 @@ async def measure(calls: int, rounds: int) -> None:
             "-",
             f"raw sqlite3 row+commit {base:.0f}/s",
             f"{rate / base:.2f}x",
+        )
+    for level in LEVELS:
+        label = "sequential" if level == 1 else f"{level} concurrent"
+        ratio = statistics.median(costs[level])
+        row(
+            f"per-client limits checked, {label} (median ratio of {rounds} rounds)",
+            f"{ratio:.3f}x",
+            ">= 0.95x (limits cost <= 5 %)",
+            "the same pipeline, limits off",
+            f"{ratio:.2f}x",
         )
 
 

@@ -26,15 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, ROOT, header, row
+from _common import BENCH_TIER, PYTHON, ROOT, header, row
 
 READY = re.compile(r"at (http://\S+/mcp)")
-# One client sends every call: its tier is sized for that, so the per-client limits are
-# checked on every call (their cost is in the figures) without refusing any.
-BENCH_TIER = (
-    "calls_per_second=100000000,burst=100000000,in_flight=100000,"
-    "request_bytes_per_second=100000000000"
-)
+
 SCRIPT = str(Path(__file__).resolve())
 
 

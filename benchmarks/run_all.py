@@ -20,6 +20,7 @@ SCRIPTS = (
     "key_check.py",
     "pipeline_throughput.py",
     "protocol_throughput.py",
+    "attack_latency.py",
     "stdio_cold_start.py",
     "scale_out.py",
 )

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import PYTHON, ROOT, header, row
+from _common import BENCH_TIER, PYTHON, ROOT, header, row
 from protocol_throughput import http_client, http_server
 
 SCRIPT = str(Path(__file__).resolve())
@@ -82,7 +82,7 @@ def database(engine: str, workdir: Path) -> Iterator[str]:
 
 @asynccontextmanager
 async def servers(url: str, count: int, workdir: Path) -> Any:
-    env = {**os.environ, "MCP_DATABASE_URL": url}
+    env = {**os.environ, "MCP_DATABASE_URL": url, "MCP_LIMITS_BASIC": BENCH_TIER}
     command = [PYTHON, "-m", "mcp_service.cli", "serve", "--transport", "http", "--port", "0"]
     async with AsyncExitStack() as stack:
         urls = await asyncio.gather(

@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService
 from tests.integration.conftest import fetch_all, make_settings, stored_json
-from tests.integration.mcp_peers import HttpServer, http_client, start_http_server, stop
+from tests.integration.mcp_peers import (
+    UNLIMITED,
+    HttpServer,
+    http_client,
+    start_http_server,
+    stop,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("end_to_end")]
 
@@ -39,7 +45,7 @@ def start_servers(database_url: str, folder: Path) -> list[HttpServer]:
     with ThreadPoolExecutor(PROCESSES) as pool:
         return list(
             pool.map(
-                lambda n: start_http_server(database_url, folder / f"server-{n}.log"),
+                lambda n: start_http_server(database_url, folder / f"server-{n}.log", **UNLIMITED),
                 range(PROCESSES),
             )
         )
