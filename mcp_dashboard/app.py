@@ -327,11 +327,12 @@ class DashboardApp(App[int]):
         self._focus_tests()
 
     def action_clear_filter(self) -> None:
+        """Escape: every test again (the filter and only-failures both end)."""
         field = self.query_one("#filter", Input)
-        if field.display or self.test_filter.text:
+        if field.display or self.test_filter.active:
             field.value = ""
             field.display = False
-            self._set_filter(TestFilter("", self.test_filter.failures_only))
+            self._set_filter(TestFilter())
             self._focus_tests()
 
     def action_failures_only(self) -> None:
@@ -342,9 +343,7 @@ class DashboardApp(App[int]):
         self.query_one(PaneGrid).set_filter(test_filter)
         indicators = self.query_one("#indicators", Static)
         indicators.display = test_filter.active
-        indicators.update(
-            f"[b reverse] {test_filter.describe()} [/]  [dim]escape or o: all tests[/]"
-        )
+        indicators.update(f"[b reverse] {test_filter.describe()} [/]  [dim]escape: all tests[/]")
         self._redraw = True
 
     def action_toggle_tables(self) -> None:

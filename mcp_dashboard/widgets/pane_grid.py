@@ -21,6 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import ItemGrid, VerticalScroll
 from textual.widget import Widget
+from textual.widgets import Static
 
 from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.state import RunState, TestState
@@ -82,8 +83,13 @@ def plan(
     heights: dict[str, int],
     size: tuple[int, int],
     pinned: Iterable[str] = (),
+    *,
+    fill: bool = False,
 ) -> Layout:
-    """Order the groups (failing first, then collection order) and fold what does not fit."""
+    """Order the groups (failing first, then collection order) and fold what does not fit.
+
+    With `fill` (a filter is on and the run is over: the user is looking for tests), the
+    next groups in order open too while they fit above the folded lines."""
     failing = [g for g in groups if summaries[g].status == TestStatus.FAILED]
     ordered = failing + [g for g in groups if g not in set(failing)]
     width, height = size
@@ -93,6 +99,17 @@ def plan(
         return Layout(tuple(ordered), (), False)
     keep = set(pinned)
     open_ = [g for g in ordered if g in keep or summaries[g].status in _OPEN_WHEN_COMPACT]
+    if fill:
+        for group in [g for g in ordered if g not in set(open_)]:
+            trial = [*open_, group]
+            folded = len(ordered) - len(trial)
+            lines = -(-folded // columns_for(width, MIN_LINE_WIDTH, folded)) + 1 if folded else 0
+            opened = stacked_height(
+                [heights[g] for g in trial], columns_for(width, count=len(trial))
+            )
+            if opened + lines > height:
+                break
+            open_ = trial
     shut = set(open_)
     return Layout(tuple(open_), tuple(g for g in groups if g not in shut), True)
 
@@ -108,6 +125,8 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self.folded_area = ItemGrid(
             id="folded-groups", min_column_width=MIN_LINE_WIDTH, stretch_height=False
         )
+        self.nothing_shown = Static("", id="nothing-shown")
+        self.nothing_shown.display = False
         self.panes: dict[str, PathPane] = {}
         self.lines: dict[str, GroupLine] = {}
         self.layout_now = Layout((), (), False)
@@ -122,6 +141,7 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._folder = ""
 
     def compose(self) -> ComposeResult:
+        yield self.nothing_shown
         yield self.open_area
         yield self.folded_area
 
@@ -179,8 +199,13 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._run_active = active
         shown = [p for p in wanted if summaries[p].counts.total or not self.test_filter.active]
         heights = {p: self.panes[p].height_wanted for p in shown}
-        layout = plan(shown, summaries, heights, self._area(), self._pinned)
+        fill = self.test_filter.active and not active
+        layout = plan(shown, summaries, heights, self._area(), self._pinned, fill=fill)
         self._apply(layout, summaries)
+        nothing = self.test_filter.active and not shown and bool(wanted)
+        if nothing:
+            self.nothing_shown.update(f"No test matches: {self.test_filter.describe()}.")
+        _show(self.nothing_shown, nothing)
 
     def _turn(self, index: int) -> bool:
         """While a run streams, the pane at `index` is redrawn every LIST_EVERY frames (its

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.launch import Launcher
@@ -111,6 +112,11 @@ def pane_lines(app: DashboardApp, path: str) -> list[str]:
             message = next(s.message for s in test.steps if s.index == row.step)
             lines.append(f"  {message}")
     return lines
+
+
+def shown(widget: Widget) -> bool:
+    """Whether the widget is displayed (a call, so the checker does not narrow it)."""
+    return widget.display
 
 
 def shown_tests(app: DashboardApp) -> set[str]:

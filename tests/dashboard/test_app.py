@@ -12,6 +12,7 @@ from textual.color import Color
 from textual.widgets import DataTable, Input, Static
 
 from mcp_dashboard.app import DashboardApp
+from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.launch import Launcher
 from mcp_dashboard.screens.help import HelpScreen
 from mcp_dashboard.screens.test_detail import TestDetailScreen
@@ -31,6 +32,7 @@ from tests.dashboard.pilot import (
     pane_lines,
     screen_lines,
     screen_text,
+    shown,
     shown_tests,
     tables,
     waiting_at_the_gate,
@@ -236,10 +238,6 @@ async def test_f_during_a_run_reruns_the_failures_so_far(tmp_path: Path) -> None
         ]
 
 
-def shown(widget: Static) -> bool:
-    return widget.display
-
-
 def status(app: DashboardApp) -> RunStatus:
     """The run's status now (a call, so a type checker does not pin it across awaits)."""
     return app.state.status
@@ -337,6 +335,16 @@ async def test_filter_and_failures_only_show_an_indicator_and_count_what_they_sh
         await pilot.press("o")
         app.draw()
         assert shown_tests(app) == everything
+        await pilot.press("o", "slash", *"fail", "enter")
+        app.draw()
+        await pilot.pause()
+        assert str(indicators.render()) == ' filter "fail" · only failures   escape: all tests'
+        await pilot.press("escape")  # both end at once
+        app.draw()
+        await pilot.pause()
+        assert shown_tests(app) == everything
+        assert app.test_filter == TestFilter()
+        assert not shown(indicators)
 
 
 async def test_enter_opens_the_failure_and_y_copies_its_traceback(tmp_path: Path) -> None:

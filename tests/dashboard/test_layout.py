@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcp_dashboard.status import RunStatus
-from mcp_dashboard.widgets.pane_grid import columns_for
+from mcp_dashboard.widgets.pane_grid import Layout, columns_for
 from mcp_dashboard.widgets.status_line import StatusLine
 from tests.dashboard.pilot import (
     dashboard,
@@ -18,6 +18,7 @@ from tests.dashboard.pilot import (
     pane,
     screen_lines,
     screen_text,
+    shown,
 )
 from tests.dashboard.suites import count_tests, many_modules
 from tests.toolkit import until
@@ -114,3 +115,35 @@ async def test_the_full_node_id_shows_for_the_selected_and_the_hovered_test(
         assert failing.tooltip == f"{LAST}::{FAILURES[1]}"
         await pilot.hover(failing, offset=(4, 0))
         assert failing.tooltip == first
+
+
+async def test_a_filter_after_the_run_opens_the_groups_that_fit_and_says_when_nothing_matches(
+    tmp_path: Path,
+) -> None:
+    project = many_modules(tmp_path / "project")
+    async with dashboard(tmp_path, cwd=project, size=(80, 24)) as (app, pilot):
+        await finished(app, pilot)
+        panes = grid(app)
+        await pilot.press("escape", "slash", *"module_1", "enter")
+        app.draw()
+        await pilot.pause()
+        ten = [f"tests/test_module_1{n}.py" for n in range(10)]
+        assert panes.layout_now.open == tuple(ten[:2])  # two of nine lines each, side by side
+        assert panes.layout_now.folded == tuple(ten[2:])
+        assert panes.virtual_size.height <= panes.size.height  # all of it on screen
+        lines = screen_lines(app)
+        assert lines[1].strip() == 'filter "module_1"   escape: all tests'
+        assert "✓ test_module_19.py  6 of 6 shown  ✓6" in "\n".join(lines)
+        assert not shown(panes.nothing_shown)
+        # `/` again selects the filter's text: typing replaces it, `end` keeps it to edit.
+        await pilot.press("slash", "end", "x", "enter")  # "module_1x": no test is called that
+        app.draw()
+        await pilot.pause()
+        assert panes.layout_now == Layout((), (), False)
+        assert shown(panes.nothing_shown)
+        assert screen_lines(app)[2].strip() == 'No test matches: filter "module_1x".'
+        await pilot.press("escape")
+        app.draw()
+        await pilot.pause()
+        assert not shown(panes.nothing_shown)
+        assert panes.layout_now.open == (LAST,)
