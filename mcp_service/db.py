@@ -42,7 +42,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -246,8 +246,10 @@ class Database:
                 await session.begin()
                 yield session
                 await session.commit()
-            except BaseException:
+            except BaseException as exc:
                 await _abandon(session)
+                if self.identity is not None and isinstance(exc, DBAPIError):
+                    self.identity.check()  # a lost file is the error to report
                 raise
             await session.close()
             if self.identity is not None:
@@ -459,6 +461,10 @@ class _SQLiteThreads:
         except OperationalError as exc:
             if _is_busy(exc):
                 return False, None
+            self._blame_lost_file()
+            raise
+        except DBAPIError:
+            self._blame_lost_file()
             raise
         if self._identity is not None:
             self._identity.check()  # committed to the file others see, or not acknowledged
@@ -468,6 +474,12 @@ class _SQLiteThreads:
             self._checkpoints.add(checkpoint)
             checkpoint.add_done_callback(self._checkpoints.discard)
         return True, result
+
+    def _blame_lost_file(self) -> None:
+        """A write failed: if the file is gone, that is the error to report (its I/O errors
+        follow from it)."""
+        if self._identity is not None:
+            self._identity.check()
 
     def _checkpoint(self) -> None:
         """Move the WAL into the database without waiting for readers (PASSIVE).
@@ -506,8 +518,12 @@ class _SQLiteThreads:
 
     def _write_job(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         conn = self._connection("IMMEDIATE")
-        with conn.begin():
-            result = fn(conn, *args, **kwargs)
+        try:
+            with conn.begin():
+                result = fn(conn, *args, **kwargs)
+        except DBAPIError:
+            self._blame_lost_file()
+            raise
         if self._identity is not None:
             self._identity.check()  # committed to the file others see, or not acknowledged
         return result

@@ -25,6 +25,7 @@ unit of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Coroutine
@@ -413,18 +414,40 @@ async def _run_to_deadline(
     a tool still running after that (a long non-database await) is cancelled.
     """
     task = asyncio.ensure_future(work)
+    # However this call ends, the tool's own failure is looked at (never "never retrieved").
+    task.add_done_callback(_look_at)
     try:
         async with asyncio.timeout_at(deadline.at + UNWIND_GRACE):
             return await asyncio.shield(task)
     except (TimeoutError, asyncio.CancelledError):
         deadline.expire()
-        done, _ = await asyncio.wait([task], timeout=UNWIND_GRACE)
-        if not done:
-            task.cancel()
-            await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # looked at: the call ends as a timeout or a cancellation anyway
+        await _settle(task, UNWIND_GRACE)
         raise
+
+
+async def _settle(task: asyncio.Future[Any], grace: float) -> None:
+    """Give `task` `grace` seconds to end, then cancel it; return once it has ended.
+
+    Waits through further cancellations of the caller: anyio (the MCP SDK's task
+    groups) cancels a task again at every await while its scope is cancelled, and
+    a wait cut short would leave the tool holding SQLite's write lock while the
+    caller records its cancellation.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + grace
+    while not task.done() and loop.time() < end:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task], timeout=end - loop.time())
+    if not task.done():
+        task.cancel()
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task])
+
+
+def _look_at(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _timed_out(tool: Tool, deadline: Deadline) -> ToolTimeoutError:

@@ -16,6 +16,7 @@ from mcp_service.clients import ClientRegistry
 from mcp_service.config import Settings
 from mcp_service.db import Database
 from mcp_service.errors import ServiceNotInitializedError
+from mcp_service.failures import describe_failure
 from mcp_service.permissions import Permission, Tier, require_permission
 from mcp_service.pipeline import ToolPipeline
 from mcp_service.records import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
@@ -101,11 +102,22 @@ class MCPService:
                 assert self._sessions is not None and self._pipeline is not None
                 await self._pipeline.recorder.wait_idle()
                 if self._db.identity is None or not self._db.identity.lost:
-                    await self._sessions.close_opened()
+                    await self._close_opened_sessions()
             finally:
                 await self._db.dispose()
                 self._db = self._clients = self._sessions = self._pipeline = None
                 self._expiry_task = None
+
+    async def _close_opened_sessions(self) -> None:
+        """Close this process's sessions; a database that fails now is logged, not raised:
+        the rows expire by their own deadlines, and the shutdown goes on."""
+        assert self._sessions is not None
+        try:
+            await self._sessions.close_opened()
+        except Exception as exc:
+            log.error(
+                "closing this process's sessions at shutdown failed: %s", describe_failure(exc)
+            )
 
     async def _expire_periodically(self) -> None:
         while True:
@@ -114,8 +126,10 @@ class MCPService:
                 expired = await self.sessions.expire_idle()
                 if expired:
                     log.info("expired %d idle sessions", len(expired))
-            except Exception:
-                log.exception("session expiry failed; retrying next interval")
+            except Exception as exc:
+                log.warning(
+                    "session expiry failed (retrying next interval): %s", describe_failure(exc)
+                )
 
     # -- components (raise a clear error before initialize) ----------------------
 

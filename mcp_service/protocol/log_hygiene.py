@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from mcp_service.failures import SafeFormatter
+from mcp_service.failures import SafeFormatter, describe_failure, is_database_error
 
 WINDOW = 10.0  # seconds
 REPEATS_PER_WINDOW = 5
@@ -126,6 +126,10 @@ def quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
             )
             return
         if _is_normal(exc):
+            return
+        if exc is not None and is_database_error(exc):
+            # The default report shows the failed task's repr, with the error's text in it.
+            _loop_log.warning("loop-db", "%s: %s", context.get("message"), describe_failure(exc))
             return
         default(context)
 

@@ -300,7 +300,10 @@ class SessionRouter:
         bindings = [b for b in (self._stdio, *self._stateless.values()) if b is not None]
         self._stateless.clear()
         for binding in bindings:
-            await self.close(binding)
+            try:
+                await self.close(binding)
+            except Exception as exc:  # shutting down: say so, and go on with the rest
+                log.error("closing a session at shutdown failed: %s", describe_failure(exc))
 
 
 class SessionMiddleware:

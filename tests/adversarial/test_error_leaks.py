@@ -44,33 +44,42 @@ def key_id(client: Registered) -> str:
 @pytest.mark.sqlite_only
 async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: Any) -> None:
     url = new_database(tmp_path / "service.db")
-    writer, late = register(url, "writer", "basic"), register(url, "late", "basic")
+    writer, late = register(url, "writer", "basic"), register(url, "late", "admin")
     server = start_server(url, tmp_path / "server.log", "--log-level", "info", preexec=small_disk)
     answers: list[str] = []
-    async with mcp_client(server.url, writer.api_key) as client:
-        for n in range(200):
+    refused: dict[str, Any] | None = None
+    async with (
+        mcp_client(server.url, writer.api_key) as client,
+        httpx2.AsyncClient(timeout=60) as http,
+    ):
+        # Fill the disk; after each refused document, try to open a session. Until the WAL
+        # can no longer be checkpointed, a write may find room again: keep filling.
+        for n in range(300):
             done = await client.call_tool("corpus_add", {"title": f"doc {n}", "body": "x" * 20_000})
             answers.append(done.content[0].text)
-            if done.is_error:
+            if not done.is_error:
+                continue
+            # A file-size limit fails the write with EFBIG (SQLite: an I/O error); a full
+            # disk with ENOSPC (SQLite: "full"). Either way, the service's own words.
+            assert answers[-1] in {
+                "tool_error: tool corpus_add failed: the database is full (OperationalError)",
+                "tool_error: tool corpus_add failed: the database file cannot be read or "
+                "written (OperationalError)",
+                "internal_error: the server failed; see its log",
+            }
+            opened = await http.post(
+                server.url, headers=headers(late.api_key), content=json.dumps(INITIALIZE)
+            )
+            answers.append(opened.text)
+            [event] = [line for line in opened.text.splitlines() if line.startswith("data: ")]
+            message = json.loads(event.removeprefix("data: "))
+            if "error" in message:
+                refused = message
+                session_id = opened.headers.get("mcp-session-id")
                 break
-    # A file-size limit fails the write with EFBIG (SQLite: an I/O error); a full disk with
-    # ENOSPC (SQLite: "full"). Either way the answer is the service's own words.
-    assert answers[-1] in {
-        "tool_error: tool corpus_add failed: the database is full (OperationalError)",
-        "tool_error: tool corpus_add failed: the database file cannot be read or written "
-        "(OperationalError)",
-        "internal_error: the server failed; see its log",
-    }
-    step(f"The disk filled after {len(answers) - 1} documents: the answer named it, nothing more")
-
-    async with httpx2.AsyncClient(timeout=60) as http:
-        opened = await http.post(
-            server.url, headers=headers(late.api_key), content=json.dumps(INITIALIZE)
-        )
-        answers.append(opened.text)
-        session_id = opened.headers.get("mcp-session-id")
-        [event] = [line for line in opened.text.splitlines() if line.startswith("data: ")]
-        assert json.loads(event.removeprefix("data: "))["error"]["message"] in {
+        assert refused is not None, "the disk never filled"
+        step(f"The disk filled after {n} documents: each refusal named it, nothing more")
+        assert refused["error"]["message"] in {
             "could not open a session: the database is full",
             "could not open a session: the database file cannot be read or written",
         }
