@@ -374,8 +374,16 @@ class DashboardApp(App[int]):
         target = None if first_failure else self.selected
         if target is None or target not in self.state.tests or not grid.is_open(target):
             target = failures[0] if failures else grid.first_test()
-        if target is not None:
-            grid.reveal(target, unfold=first_failure)
+        if target is None:
+            return
+        focused = self.screen.focused
+        if first_failure and focused is not None and grid not in focused.ancestors:
+            # The user is typing a filter or reading the tables: the cursor goes to the
+            # failure, the focus stays (enter in the filter, or tab, lands on it).
+            if grid.reveal(target, focus=False):
+                self.selected = target
+            return
+        grid.reveal(target, unfold=first_failure)
 
     @on(TestList.Highlighted)
     def _highlighted(self, event: TestList.Highlighted) -> None:

@@ -350,9 +350,10 @@ class PaneGrid(VerticalScroll, can_focus=False):
                 return pane.tests.rows[0].nodeid
         return None
 
-    def reveal(self, nodeid: str, *, unfold: bool = True) -> bool:
-        """Put the cursor on the test, focus and scroll to it; open its group if it is folded
-        (unless not `unfold`: the focus moving by itself never unfolds a group)."""
+    def reveal(self, nodeid: str, *, unfold: bool = True, focus: bool = True) -> bool:
+        """Put the cursor on the test, focus (unless not `focus`) and scroll to it; open its
+        group if it is folded (unless not `unfold`: the focus moving by itself never
+        unfolds a group)."""
         pane = self.pane_of(nodeid)
         if pane is None or not self.test_filter.shows(pane.members[nodeid]):
             return False
@@ -361,7 +362,8 @@ class PaneGrid(VerticalScroll, can_focus=False):
                 return False
             self.open_group(pane.path)
         pane.tests.select(nodeid)
-        pane.tests.focus()
+        if focus:
+            pane.tests.focus()
         self.call_after_refresh(self.scroll_to_widget, pane, animate=False)
         return True
 

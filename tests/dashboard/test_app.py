@@ -40,6 +40,7 @@ from tests.dashboard.pilot import (
 from tests.toolkit import until
 
 OUT = "outcomes/test_outcomes.py::"
+GATE = "gate/test_gate.py::"
 FAILED = {f"{OUT}test_fail", f"{OUT}test_error_in_setup"}
 
 
@@ -236,6 +237,30 @@ async def test_f_during_a_run_reruns_the_failures_so_far(tmp_path: Path) -> None
             "test_fails_before_the_gate",
             "test_waits_at_the_gate",
         ]
+
+
+async def test_a_run_ending_while_the_filter_is_typed_leaves_the_focus_there(
+    tmp_path: Path,
+) -> None:
+    """Found on attrs: `/` pressed as the run ended lost the filter to the first failure,
+    the letters went to the pane and enter opened the failure."""
+    async with gated(tmp_path) as (app, pilot, gate):
+        await pilot.press("slash", *"fails")
+        field = app.query_one("#filter", Input)
+        gate.touch()
+        await finished(app, pilot)
+        await until(
+            lambda: app.selected == f"{GATE}test_fails_before_the_gate",
+            "the cursor on the failure",
+            pilot=pilot,
+        )
+        assert field.has_focus
+        await pilot.press(*"_before", "enter")
+        assert field.value == "fails_before"
+        assert not field.display
+        listing = pane(app, "gate").tests
+        assert listing.has_focus and listing.highlighted == f"{GATE}test_fails_before_the_gate"
+        assert app.screen is app.screen_stack[0]  # enter opened nothing
 
 
 def status(app: DashboardApp) -> RunStatus:
