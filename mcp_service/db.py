@@ -399,7 +399,7 @@ class _SQLiteThreads:
             conn = self._inline = self._inline or opened
         try:
             return fn(conn, *args, **kwargs)
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if not _is_busy(exc):
                 raise
         finally:
@@ -446,9 +446,11 @@ class _SQLiteThreads:
 
     def _open_inline_writer(self) -> Connection:
         conn = self._open("IMMEDIATE")
-        conn.exec_driver_sql("PRAGMA busy_timeout=0")  # a held lock fails at once: go to a thread
-        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-        conn.rollback()
+        # On the driver's connection: through SQLAlchemy they would begin a transaction.
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA busy_timeout=0").close()  # a held lock fails at once: a thread waits
+        dbapi.execute("PRAGMA wal_autocheckpoint=0").close()
         return conn
 
     def _write_now(
@@ -458,12 +460,9 @@ class _SQLiteThreads:
         try:
             with conn.begin():
                 result = fn(conn, *args, **kwargs)
-        except OperationalError as exc:
+        except (DBAPIError, sqlite3.OperationalError) as exc:
             if _is_busy(exc):
                 return False, None
-            self._blame_lost_file()
-            raise
-        except DBAPIError:
             self._blame_lost_file()
             raise
         if self._identity is not None:
@@ -554,8 +553,11 @@ async def _abandon(session: AsyncSession) -> None:
             await session.invalidate()
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    return isinstance(exc.orig, sqlite3.Error) and is_busy(exc.orig)
+def _is_busy(exc: DBAPIError | sqlite3.Error) -> bool:
+    """SQLite's busy or locked, raised through SQLAlchemy or straight from the driver (our
+    "begin" listener runs BEGIN on the driver's connection)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(orig, sqlite3.Error) and is_busy(orig)
 
 
 async def _outlast_cancellation(job: asyncio.Future[T]) -> T:

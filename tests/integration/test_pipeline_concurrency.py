@@ -245,6 +245,10 @@ async def test_a_lone_row_waits_for_a_busy_database_off_the_event_loop(
     assert path is not None
     client = (await service.register_client("lone row", "readonly")).client
     session = await service.create_session(client.client_id)
+    first = await service.execute_tool(
+        session.session_id, "echo", {"message": "first"}, client_id=client.client_id
+    )
+    assert first.status == "success"  # the loop's writer connection is open now
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
@@ -264,7 +268,7 @@ async def test_a_lone_row_waits_for_a_busy_database_off_the_event_loop(
     finally:
         holder.close()
     assert record.status == "success"
-    assert (await service.get_session(session.session_id)).request_count == 1
+    assert (await service.get_session(session.session_id)).request_count == 2
     step("The lock released, the row was committed and counted once")
 
 
