@@ -27,6 +27,7 @@ from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.state import RunState, TestState
 from mcp_dashboard.status import TestStatus
 from mcp_dashboard.widgets.path_pane import GroupLine, GroupSummary, PathPane
+from mcp_dashboard.widgets.test_list import MAX_LINES
 
 # While a run streams, a pane is redrawn every LIST_EVERY frames, in turns (the header and
 # the running line every frame): nobody reads 30 panes faster, and repainting them all on
@@ -46,6 +47,11 @@ def columns_for(width: int, minimum: int = MIN_PANE_WIDTH, count: int | None = N
 def stacked_height(heights: list[int], columns: int) -> int:
     """Lines a grid of these heights takes, row by row, each row as tall as its tallest."""
     return sum(max(heights[i : i + columns]) for i in range(0, len(heights), columns))
+
+
+def folded_height(width: int, count: int) -> int:
+    """Lines `count` folded groups take below the panes: their columns and a blank line."""
+    return 1 + -(-count // columns_for(width, MIN_LINE_WIDTH, count)) if count else 0
 
 
 def common_folder(groups: list[str]) -> str:
@@ -102,8 +108,7 @@ def plan(
     if fill:
         for group in [g for g in ordered if g not in set(open_)]:
             trial = [*open_, group]
-            folded = len(ordered) - len(trial)
-            lines = -(-folded // columns_for(width, MIN_LINE_WIDTH, folded)) + 1 if folded else 0
+            lines = folded_height(width, len(ordered) - len(trial))
             opened = stacked_height(
                 [heights[g] for g in trial], columns_for(width, count=len(trial))
             )
@@ -202,6 +207,7 @@ class PaneGrid(VerticalScroll, can_focus=False):
         fill = self.test_filter.active and not active
         layout = plan(shown, summaries, heights, self._area(), self._pinned, fill=fill)
         self._apply(layout, summaries)
+        self._grow(layout, active)
         nothing = self.test_filter.active and not shown and bool(wanted)
         if nothing:
             self.nothing_shown.update(f"No test matches: {self.test_filter.describe()}.")
@@ -279,6 +285,18 @@ class PaneGrid(VerticalScroll, can_focus=False):
             self._order_children(self.folded_area, [self.lines[p] for p in layout.folded])
         _show(self.folded_area, bool(layout.folded))
         self.layout_now = layout
+
+    def _grow(self, layout: Layout, active: bool) -> None:
+        """Once the run is over, open panes that stand in one row take the lines left
+        below them: a failing module of 38 tests is not cut at 12 over an empty screen.
+        (While a run streams the panes keep their size: each change is a layout.)"""
+        room = 0
+        width, height = self._area()
+        if not active and layout.open and len(layout.open) <= columns_for(width):
+            used = max(self.panes[p].height_wanted for p in layout.open)
+            room = max(0, height - used - folded_height(width, len(layout.folded)))
+        for path in layout.open:
+            self.panes[path].tests.set_max_lines(MAX_LINES + room)
 
     def _mount_at(self, area: Widget, widget: Widget, index: int) -> None:
         children = list(area.children)

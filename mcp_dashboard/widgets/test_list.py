@@ -174,6 +174,13 @@ class TestList(Widget, can_focus=True):
         self.cursor = found if found is not None else min(self.cursor, max(0, len(self.rows) - 1))
         self._cursor_key = self.rows[self.cursor] if self.rows else None
 
+    def set_max_lines(self, lines: int) -> None:
+        """A new cap (the grid gives a pane the height nobody uses once the run is over)."""
+        if lines != self.max_lines:
+            self.max_lines = lines
+            self._fit()
+            self.refresh()
+
     def _fit(self) -> None:
         """As tall as the rows, up to `max_lines`: the only change that needs a layout."""
         height = max(1, min(len(self.rows), self.max_lines))

@@ -10,6 +10,7 @@ import pytest
 from mcp_dashboard.status import RunStatus
 from mcp_dashboard.widgets.pane_grid import Layout, columns_for
 from mcp_dashboard.widgets.status_line import StatusLine
+from mcp_dashboard.widgets.test_list import MAX_LINES
 from tests.dashboard.pilot import (
     dashboard,
     finished,
@@ -147,3 +148,21 @@ async def test_a_filter_after_the_run_opens_the_groups_that_fit_and_says_when_no
         await pilot.pause()
         assert not shown(panes.nothing_shown)
         assert panes.layout_now.open == (LAST,)
+
+
+async def test_after_the_run_an_open_pane_takes_the_lines_nobody_uses(tmp_path: Path) -> None:
+    """The failing module has 23 tests: cut at 12 lines, it left 10 blank lines below."""
+    project = many_modules(tmp_path / "project", params=18)
+    async with dashboard(tmp_path, cwd=project, size=(120, 40)) as (app, pilot):
+        await finished(app, pilot)
+        panes = grid(app)
+        listing = pane(app, LAST).tests
+        assert panes.layout_now.open == (LAST,)
+        await until(lambda: listing.size.height > MAX_LINES, "the pane to grow", pilot=pilot)
+        await pilot.pause()
+        # 36 lines for the panes: the pane's border and title (3), the folded lines
+        # (29 in 3 columns, and a blank line: 11), so its list gets the other 22.
+        assert panes.size.height == 36
+        assert listing.size.height == 22
+        assert panes.virtual_size.height == panes.size.height  # filled, nothing to scroll
+        assert len(listing.rows) == 23
