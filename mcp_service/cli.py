@@ -24,8 +24,8 @@ from mcp_service.db import Database, sqlite_file
 from mcp_service.errors import MCPServiceError, ValidationError
 from mcp_service.failures import is_database_error
 from mcp_service.models import Session
-from mcp_service.records import ClientInfo, SessionInfo
 from mcp_service.service import MCPService
+from mcp_service.snapshots import ClientInfo, SessionInfo
 
 DEFAULT_PORT = 8765
 

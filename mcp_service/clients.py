@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
 from mcp_service.errors import AuthenticationError, NotFoundError
-from mcp_service.models import Client, Session, SessionStatus, utcnow
+from mcp_service.models import Client, Session, SessionStatus, table_of, utcnow
 from mcp_service.permissions import parse_tier, permissions_for
-from mcp_service.records import ClientInfo, RegisteredClient
 from mcp_service.security import ApiKeyHasher, generate_api_key, parse_api_key
+from mcp_service.snapshots import ClientInfo, RegisteredClient
 from mcp_service.statements import Prepared
 from mcp_service.validation import (
     MAX_NAME_LENGTH,
@@ -30,7 +30,7 @@ from mcp_service.validation import (
 
 INVALID_KEY = "invalid API key"
 
-_CLIENTS = Client.__table__
+_CLIENTS = table_of(Client)
 _BY_KEY_ID = Prepared(
     select(
         _CLIENTS.c.id,
@@ -154,7 +154,8 @@ class ClientRegistry:
 
     async def _revoke_in(self, db: AsyncSession, client_id: str) -> bool:
         # One conditional UPDATE: of two revocations racing, exactly one sees the row unrevoked.
-        # It locks the client row before the sessions, the order every writer uses (recorder.py).
+        # It locks the client row before the sessions, the order every writer uses
+        # (group_commit.py).
         now = utcnow()
         key_hash = await db.scalar(
             update(Client)

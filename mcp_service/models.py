@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -176,3 +177,10 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_documents_client", "client_id"),)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, typed as one (`__table__` is declared as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -33,7 +33,7 @@ TIER_PERMISSIONS: dict[Tier, frozenset[Permission]] = {
 
 def parse_tier(value: object) -> Tier:
     try:
-        return Tier(value)
+        return Tier(value) if isinstance(value, str) else Tier("")
     except ValueError:
         known = ", ".join(t.value for t in Tier)
         raise UnknownTierError(f"unknown tier {value!r}; expected one of: {known}") from None
@@ -41,7 +41,7 @@ def parse_tier(value: object) -> Tier:
 
 def parse_permission(value: object) -> Permission:
     try:
-        return Permission(value)
+        return Permission(value) if isinstance(value, str) else Permission("")
     except ValueError:
         known = ", ".join(p.value for p in Permission)
         raise UnknownPermissionError(

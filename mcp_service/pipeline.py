@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -50,11 +50,19 @@ from mcp_service.errors import (
     ValidationError,
 )
 from mcp_service.failures import describe_failure
+from mcp_service.group_commit import Entry, ExecutionRecorder, write_entries
 from mcp_service.limits import CallLimiter
-from mcp_service.models import Client, ExecutionStatus, Session, SessionStatus, new_id, utcnow
+from mcp_service.models import (
+    Client,
+    ExecutionStatus,
+    Session,
+    SessionStatus,
+    new_id,
+    table_of,
+    utcnow,
+)
 from mcp_service.permissions import require_permission
-from mcp_service.recorder import Entry, ExecutionRecorder, write_entries
-from mcp_service.records import ExecutionRecord
+from mcp_service.snapshots import ExecutionRecord
 from mcp_service.statements import Prepared
 from mcp_service.tools.arguments import unchecked_record
 from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
@@ -81,8 +89,8 @@ class Caller:
     session_status: str | None
 
 
-_CLIENTS = Client.__table__
-_SESSIONS = Session.__table__
+_CLIENTS = table_of(Client)
+_SESSIONS = table_of(Session)
 _LOAD_CALLER = Prepared(
     select(
         _CLIENTS.c.id,
@@ -399,9 +407,7 @@ class ToolPipeline:
         return _record_of(row)
 
 
-async def _run_to_deadline(
-    work: Coroutine[Any, Any, dict[str, Any]], deadline: Deadline
-) -> dict[str, Any]:
+async def _run_to_deadline(work: Awaitable[dict[str, Any]], deadline: Deadline) -> dict[str, Any]:
     """Run a database tool so that its deadline, or a cancellation, stops it cleanly.
 
     At the deadline the database stops the tool's statement (deadlines.py), which

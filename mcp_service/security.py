@@ -72,7 +72,7 @@ class ApiKeyHasher:
         self._warm: OrderedDict[bytes, str] = OrderedDict()
 
     def hash(self, key: str) -> str:
-        return self._context.hash(key)
+        return str(self._context.hash(key))
 
     async def hash_async(self, key: str) -> str:
         # hashlib's PBKDF2 releases the GIL: hashing in a thread keeps the loop responsive.
@@ -97,7 +97,7 @@ class ApiKeyHasher:
         if stored_hash is None:
             await asyncio.to_thread(self._context.dummy_verify)
             return False
-        ok = await asyncio.to_thread(self._context.verify, key, stored_hash)
+        ok = bool(await asyncio.to_thread(self._context.verify, key, stored_hash))
         if ok:
             self._remember(key, stored_hash)
         return ok

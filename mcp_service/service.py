@@ -19,9 +19,9 @@ from mcp_service.errors import ServiceNotInitializedError
 from mcp_service.failures import describe_failure
 from mcp_service.permissions import Permission, Tier, require_permission
 from mcp_service.pipeline import ToolPipeline
-from mcp_service.records import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
 from mcp_service.security import ApiKeyHasher
-from mcp_service.sessions import SessionStore
+from mcp_service.session_store import SessionStore
+from mcp_service.snapshots import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
 from mcp_service.tools import ToolRegistry, default_registry
 from mcp_service.tools.registry import SILENT, ToolReporter
 

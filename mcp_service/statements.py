@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Insert, Update
 from sqlalchemy.sql.selectable import Select
 
 _FAST_DRIVER = "pysqlite"
@@ -44,7 +44,9 @@ class _Compiled:
 class Prepared:
     """A Core statement and its compiled forms, one per dialect."""
 
-    def __init__(self, statement: Executable, *, column_keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, statement: Select[Any] | Insert | Update, *, column_keys: Sequence[str] | None = None
+    ) -> None:
         self.statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
         # Filled on first use; threads racing here compute the same value.

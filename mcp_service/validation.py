@@ -50,7 +50,8 @@ def clean_metadata(value: object, field: str = "metadata") -> dict[str, Any]:
         raise ValidationError(f"{field} is nested too deeply") from None
     if len(encoded.encode()) > MAX_METADATA_BYTES:
         raise ValidationError(f"{field} is larger than {MAX_METADATA_BYTES} bytes")
-    return json.loads(encoded)
+    copied: dict[str, Any] = json.loads(encoded)
+    return copied
 
 
 # An id or a name longer than any column holds is no id at all.

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.databases import BACKENDS, postgres_database
+from tests.toolkit import Step
 
 STEP_LOGGER = logging.getLogger("mcp.steps")
 # A test taking one of these touches the run's engine: it runs again on PostgreSQL.
@@ -88,7 +89,7 @@ def new_database_url(database_backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def step() -> Callable[[str], None]:
+def step() -> Step:
     def report(message: str) -> None:
         line = f"✓ {message}"
         STEP_LOGGER.info(line)

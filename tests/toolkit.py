@@ -1,4 +1,4 @@
-"""The test toolkit: the one way a test waits for something to happen.
+"""The test toolkit: how a test waits, reports a step, and reads an MCP answer.
 
 Tests never sleep to wait and never assert on wall time. They wait with `until`
 (in async tests, Pilot or not) or `until_sync` (in plain tests), which poll a
@@ -14,7 +14,11 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+from mcp.types import CallToolResult, TextContent
+
+from mcp_service.snapshots import ExecutionRecord
 
 # Seconds before a wait is a failure. Only a broken test ever reaches it.
 UNTIL_TIMEOUT = 60.0
@@ -68,3 +72,22 @@ def until_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(_POLL)
+
+
+class Step(Protocol):
+    """The `step` fixture (tests/conftest.py): one "✓ …" line of progress, never a secret."""
+
+    def __call__(self, message: str) -> None: ...
+
+
+def text_of(result: CallToolResult) -> str:
+    """The text of a tool result's first (text) content: how a refusal reads to a client."""
+    first = result.content[0]
+    assert isinstance(first, TextContent), first
+    return first.text
+
+
+def result_of(record: ExecutionRecord) -> dict[str, Any]:
+    """A successful execution's result (a refused one has none)."""
+    assert record.result is not None, record
+    return record.result

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -22,7 +23,7 @@ from mcp_service.models import Base, UTCDateTime
 from mcp_service.schema import include_name
 
 
-def _render_item(type_: str, obj: Any, _context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
     """Revisions spell the stored type, not the models' Python-side decorator."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

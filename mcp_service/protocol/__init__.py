@@ -2,7 +2,7 @@
 
 from mcp_service.protocol.auth import API_KEY_ENV, ServiceTokenVerifier, StartupError
 from mcp_service.protocol.server import ServiceMCPServer, build_server
-from mcp_service.protocol.sessions import SessionRouter
+from mcp_service.protocol.session_router import SessionRouter
 from mcp_service.protocol.transports import serve_http, serve_stdio
 
 __all__ = [

@@ -15,8 +15,8 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 
 from mcp_service.errors import AuthenticationError, MCPServiceError
 from mcp_service.protocol.http_guard import tier_key
-from mcp_service.records import ClientInfo
 from mcp_service.service import MCPService
+from mcp_service.snapshots import ClientInfo
 
 API_KEY_ENV = "MCP_API_KEY"
 REDACTED = "(redacted)"

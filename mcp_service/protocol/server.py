@@ -26,7 +26,7 @@ from mcp.types import Tool as MCPTool
 from mcp_service import __version__
 from mcp_service.errors import MCPServiceError, RateLimitedError, SessionClosedError
 from mcp_service.failures import describe_failure
-from mcp_service.protocol.sessions import SessionMiddleware, SessionRouter
+from mcp_service.protocol.session_router import SessionMiddleware, SessionRouter
 from mcp_service.protocol.stdio_input import forward_lenient
 from mcp_service.service import SERVER_NAME, MCPService
 from mcp_service.validation import storable

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, text
@@ -68,7 +69,7 @@ def snippet(body: str, words: list[str]) -> str:
     return f"{'…' if start > 0 else ''}{window}{'…' if cut or end < len(body) else ''}"
 
 
-def snippets(rows: list[Any], words: list[str]) -> list[str]:
+def snippets(rows: Sequence[Any], words: list[str]) -> list[str]:
     return [snippet(r.body, words) for r in rows]
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 import pytest
@@ -24,7 +24,13 @@ from tests.integration.conftest import make_settings
 from tests.integration.conftest import raw_db as raw_db
 from tests.integration.conftest import service as service
 
-Register = Callable[[str, str], Awaitable[Registered]]
+
+class Register(Protocol):
+    """The `register` fixture: a client of a tier (basic unless said), its key shown once."""
+
+    async def __call__(self, name: str, tier: str = "basic") -> Registered: ...
+
+
 StartServer = Callable[..., Server]
 
 # Statement text, driver text and documentation links that must never reach a client or a log.

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_service.protocol.transports import EXIT_DATABASE_LOST
 from tests.faults.processes import cli, mcp_client, new_database, register, start_server
-from tests.toolkit import until
+from tests.toolkit import Step, text_of, until
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,7 +31,7 @@ def remove_database(path: Path) -> None:
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 async def test_no_call_succeeds_after_the_file_is_gone_and_the_server_stops(
-    tmp_path: Path, how: str, step: Any
+    tmp_path: Path, how: str, step: Step
 ) -> None:
     path = tmp_path / "service.db"
     url = new_database(path)
@@ -53,7 +52,7 @@ async def test_no_call_succeeds_after_the_file_is_gone_and_the_server_stops(
             await client.call_tool("echo", {"message": "anyone?"}),
         ]
     assert [r.is_error for r in after] == [True, True]
-    assert after[0].content[0].text == (
+    assert text_of(after[0]) == (
         "database_unavailable: the service's database file was deleted or replaced; "
         "the service is stopping"
     )

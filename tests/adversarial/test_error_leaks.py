@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from tests.adversarial.conftest import Register, StartServer, headers, no_leaks
 from tests.adversarial.test_session_exhaustion import INITIALIZE
 from tests.faults.processes import Registered, mcp_client, new_database, register, start_server
-from tests.toolkit import until
+from tests.toolkit import Step, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -42,7 +42,7 @@ def key_id(client: Registered) -> str:
 
 
 @pytest.mark.sqlite_only
-async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: Any) -> None:
+async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: Step) -> None:
     url = new_database(tmp_path / "service.db")
     writer, late = register(url, "writer", "basic"), register(url, "late", "admin")
     server = start_server(url, tmp_path / "server.log", "--log-level", "info", preexec=small_disk)
@@ -56,7 +56,7 @@ async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: A
         # can no longer be checkpointed, a write may find room again: keep filling.
         for n in range(300):
             done = await client.call_tool("corpus_add", {"title": f"doc {n}", "body": "x" * 20_000})
-            answers.append(done.content[0].text)
+            answers.append(text_of(done))
             if not done.is_error:
                 continue
             # A file-size limit fails the write with EFBIG (SQLite: an I/O error); a full
@@ -98,14 +98,14 @@ async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: A
     assert server.stop() == 0
     log = server.log_text()
     no_leaks(log, *answers)
-    for client in (writer, late):
-        assert key_id(client) not in log + "".join(answers)
+    for registered in (writer, late):
+        assert key_id(registered) not in log + "".join(answers)
     step("No SQL, driver text, documentation link or key id in any answer or log line")
 
 
 @pytest.mark.postgresql_only
 async def test_connections_dying_during_key_lookups_leak_nothing(
-    register: Register, serve: StartServer, database_url: str, step: Any
+    register: Register, serve: StartServer, database_url: str, step: Step
 ) -> None:
     clients = [await register(f"caller {n}", "basic") for n in range(4)]
     server = serve("--log-level", "info")
@@ -132,7 +132,7 @@ async def test_connections_dying_during_key_lookups_leak_nothing(
             try:
                 async with mcp_client(server.url, client.api_key, read_timeout=30) as mcp:
                     done = await mcp.call_tool("echo", {"message": str(n)})
-                    answers.append(done.content[0].text)
+                    answers.append(text_of(done))
             except Exception as exc:  # a refused handshake surfaces as an error here
                 answers.append(repr(exc))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tracemalloc
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +24,7 @@ from tests.adversarial.conftest import (
 )
 from tests.faults.processes import mcp_client
 from tests.integration.conftest import fetch_all
+from tests.toolkit import Step, text_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -35,7 +35,7 @@ TAGS_ATTACK = {"title": "t", "body": "b", "tags": [{"k": i} for i in range(2_500
 
 
 async def test_quadratic_tags_are_refused_at_once_while_another_client_is_served(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
 ) -> None:
     abuser, victim = await register("tags abuser", "basic"), await register("victim", "readonly")
     server = serve()
@@ -48,7 +48,7 @@ async def test_quadratic_tags_are_refused_at_once_while_another_client_is_served
         refused = await attack
     assert echoed.structured_content == {"message": "still here", "length": 10}
     assert refused.is_error
-    assert refused.content[0].text == (
+    assert text_of(refused) == (
         "invalid_input: invalid arguments for corpus_add: tags: 2500 items; the limit is 20"
     )
     step("2,500 object tags: refused after one len(); the victim's echo was answered")
@@ -66,7 +66,7 @@ async def test_quadratic_tags_are_refused_at_once_while_another_client_is_served
 
 
 async def test_a_four_megabyte_body_is_refused_before_it_is_read_into_memory(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
 ) -> None:
     abuser, victim = await register("body abuser"), await register("victim", "readonly")
     server = serve()
@@ -119,7 +119,7 @@ async def test_a_million_items_cost_bounded_memory_in_process(service: MCPServic
 
 
 async def test_the_largest_valid_call_runs_off_the_event_loop(
-    register: Register, serve: StartServer, step: Any
+    register: Register, serve: StartServer, step: Step
 ) -> None:
     """10,000 samples in 1,000 batches: the victim is answered while it runs."""
     worker, victim = await register("heavy", "basic"), await register("victim", "readonly")

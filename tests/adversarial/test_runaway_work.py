@@ -12,7 +12,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +22,7 @@ from tests.adversarial import runaway_tools
 from tests.adversarial.conftest import Register, StartServer
 from tests.faults.processes import mcp_client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
-from tests.toolkit import until
+from tests.toolkit import Step, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -65,7 +64,7 @@ async def statement_is_running(database_url: str, raw_db: AsyncEngine) -> bool:
 
 @pytest.mark.parametrize("tool", ["runaway_read", "runaway_write"])
 async def test_a_statement_past_its_deadline_is_stopped(
-    runaway_service: MCPService, raw_db: AsyncEngine, database_url: str, tool: str, step: Any
+    runaway_service: MCPService, raw_db: AsyncEngine, database_url: str, tool: str, step: Step
 ) -> None:
     service = runaway_service
     client = (await service.register_client(f"deadline {tool}", "basic")).client
@@ -88,7 +87,7 @@ async def test_a_statement_past_its_deadline_is_stopped(
 
 @pytest.mark.parametrize("tool", ["runaway_read", "runaway_write"])
 async def test_a_cancelled_call_stops_its_statement(
-    database_url: str, raw_db: AsyncEngine, tmp_path: Path, tool: str, step: Any
+    database_url: str, raw_db: AsyncEngine, tmp_path: Path, tool: str, step: Step
 ) -> None:
     service = MCPService(make_settings(database_url, tool_timeout=3600))
     for registered in runaway_tools.TOOLS:
@@ -121,7 +120,7 @@ async def test_a_cancelled_call_stops_its_statement(
 
 
 async def test_another_client_is_served_while_a_runaway_statement_runs(
-    register: Register, serve: StartServer, tmp_path: Path, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, tmp_path: Path, raw_db: AsyncEngine, step: Step
 ) -> None:
     abuser, victim = await register("runaway abuser"), await register("victim", "readonly")
     marker = tmp_path / "started"
@@ -139,7 +138,7 @@ async def test_another_client_is_served_while_a_runaway_statement_runs(
         stopped = await attack
     assert echoed.structured_content == {"message": "served", "length": 6}
     assert stopped.is_error
-    assert stopped.content[0].text == "timeout: tool runaway_read timed out after 5 s"
+    assert text_of(stopped) == "timeout: tool runaway_read timed out after 5 s"
     statuses = await fetch_all(
         raw_db, "SELECT status FROM tool_executions WHERE client_id = :c", c=abuser.client_id
     )
@@ -154,7 +153,7 @@ async def test_sigterm_during_a_runaway_statement_ends_the_server_with_exact_cou
     tmp_path: Path,
     raw_db: AsyncEngine,
     tool: str,
-    step: Any,
+    step: Step,
 ) -> None:
     abuser = await register(f"sigterm {tool}", "basic")
     marker = tmp_path / "started"

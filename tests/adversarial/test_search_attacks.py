@@ -8,7 +8,6 @@ minutes. FTS5's snippet() was the cost; it is no longer used (tools/corpus.py).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +16,7 @@ from mcp_service.tools.corpus import SNIPPET_MAX
 from tests.adversarial.conftest import Register, StartServer
 from tests.faults.processes import mcp_client
 from tests.integration.conftest import fetch_all
+from tests.toolkit import Step
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -29,7 +29,7 @@ QUERIES = [
 
 
 async def test_repeated_token_searches_finish_within_their_deadline(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
 ) -> None:
     abuser, victim = await register("search abuser"), await register("victim", "readonly")
     server = serve(MCP_TOOL_TIMEOUT="10")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
 import pytest
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.adversarial.conftest import Register, StartServer, headers, rpc
 from tests.faults.processes import cli, mcp_client
 from tests.integration.conftest import fetch_all
-from tests.toolkit import until
+from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -49,7 +48,7 @@ async def held_sessions(url: str, key: str, count: int) -> AsyncIterator[None]:
 
 
 async def test_a_client_over_its_session_limit_gets_429_and_others_are_served(
-    register: Register, serve: StartServer, step: Any
+    register: Register, serve: StartServer, step: Step
 ) -> None:
     abuser, victim = await register("hoarder", "readonly"), await register("victim", "readonly")
     server = serve(MCP_LIMITS_READONLY="sessions=5")
@@ -72,7 +71,7 @@ async def test_revoking_a_hoarder_in_another_process_frees_the_server_for_others
     serve: StartServer,
     database_url: str,
     raw_db: AsyncEngine,
-    step: Any,
+    step: Step,
 ) -> None:
     first, second = await register("hoarder 1", "readonly"), await register("hoarder 2", "readonly")
     victim = await register("victim", "readonly")
@@ -107,7 +106,7 @@ async def test_revoking_a_hoarder_in_another_process_frees_the_server_for_others
 
 
 async def test_revoking_a_client_through_this_server_ends_its_sessions_at_once(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
 ) -> None:
     hoarder, admin = await register("hoarder", "readonly"), await register("admin", "admin")
     victim = await register("victim", "readonly")
@@ -135,7 +134,7 @@ async def test_revoking_a_client_through_this_server_ends_its_sessions_at_once(
 
 
 async def test_shutdown_with_many_sessions_closes_every_row(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Any
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
 ) -> None:
     crowd = await register("crowd", "admin")
     server = serve(MCP_LIMITS_ADMIN="sessions=1000")

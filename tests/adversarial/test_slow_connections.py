@@ -13,14 +13,13 @@ import resource
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
 
 from tests.faults.processes import Registered, Server, mcp_client, new_database, register
 from tests.faults.processes import start_server as start_http_server
-from tests.toolkit import until
+from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -74,7 +73,7 @@ async def legit_call(server: Server, client: Registered) -> None:
 
 
 async def test_slow_headers_slow_bodies_and_idle_connections_are_closed(
-    serve: Callable[..., Server], client: Registered, step: Any
+    serve: Callable[..., Server], client: Registered, step: Step
 ) -> None:
     server = serve(**FAST)
     slow_headers = [await connect(server) for _ in range(20)]
@@ -109,7 +108,7 @@ async def test_slow_headers_slow_bodies_and_idle_connections_are_closed(
 
 
 async def test_connections_over_the_cap_are_closed_at_once(
-    serve: Callable[..., Server], client: Registered, step: Any
+    serve: Callable[..., Server], client: Registered, step: Step
 ) -> None:
     server = serve(MCP_HTTP_MAX_CONNECTIONS="10", MCP_HTTP_HEADER_TIMEOUT="60")
     held = [await connect(server) for _ in range(10)]
@@ -127,7 +126,7 @@ async def test_connections_over_the_cap_are_closed_at_once(
 
 
 async def test_a_client_leaving_mid_body_costs_one_line(
-    serve: Callable[..., Server], client: Registered, step: Any
+    serve: Callable[..., Server], client: Registered, step: Step
 ) -> None:
     server = serve()
     for _ in range(20):
@@ -157,7 +156,7 @@ def few_descriptors() -> None:
 
 
 async def test_running_out_of_descriptors_logs_little_and_recovers(
-    serve: Callable[..., Server], client: Registered, step: Any
+    serve: Callable[..., Server], client: Registered, step: Step
 ) -> None:
     server = serve(preexec=few_descriptors, MCP_HTTP_HEADER_TIMEOUT="2")
     hogs = [await connect(server) for _ in range(100)]

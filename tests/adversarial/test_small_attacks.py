@@ -20,7 +20,7 @@ from tests.adversarial.conftest import ENVELOPE, Register, StartServer, post_raw
 from tests.adversarial.test_session_exhaustion import INITIALIZE
 from tests.faults.processes import CLI, ROOT, mcp_client, service_env
 from tests.integration.conftest import make_settings
-from tests.toolkit import until
+from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -59,7 +59,7 @@ def result_of(body: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("odd", sorted(ODD_TEXT))
 async def test_odd_text_is_invalid_input_over_http_on_both_protocols(
-    register: Register, serve: StartServer, odd: str, step: Any
+    register: Register, serve: StartServer, odd: str, step: Step
 ) -> None:
     client = await register(f"odd {odd}", "basic")
     escaped, what = ODD_TEXT[odd]
@@ -100,7 +100,7 @@ async def test_odd_text_is_invalid_input_over_http_on_both_protocols(
 
 @pytest.mark.parametrize("odd", sorted(ODD_TEXT))
 async def test_odd_text_over_stdio_is_answered(
-    register: Register, database_url: str, odd: str, step: Any
+    register: Register, database_url: str, odd: str, step: Step
 ) -> None:
     client = await register(f"stdio odd {odd}", "basic")
     escaped, what = ODD_TEXT[odd]
@@ -135,7 +135,7 @@ async def test_odd_text_over_stdio_is_answered(
 
 
 async def test_servers_with_other_idle_timeouts_never_expire_each_others_sessions(
-    database_url: str, step: Any
+    database_url: str, step: Step
 ) -> None:
     hasty = MCPService(make_settings(database_url, session_idle_timeout=0.5, expiry_interval=0.1))
     patient = MCPService(make_settings(database_url, session_idle_timeout=3600))
@@ -162,7 +162,7 @@ async def test_servers_with_other_idle_timeouts_never_expire_each_others_session
 
 
 async def test_a_flood_of_wrong_keys_is_held_back_and_a_known_client_is_served(
-    register: Register, serve: StartServer, step: Any
+    register: Register, serve: StartServer, step: Step
 ) -> None:
     good = await register("known client", "readonly")
     # 0.01 new keys per second: the bucket is its burst of 10, nothing refills during the test.

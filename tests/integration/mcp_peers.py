@@ -8,16 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.session import LoggingFnT
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.types import LoggingMessageNotificationParams
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "mcp_service.cli", "serve"]
@@ -85,15 +87,14 @@ async def http_client(
     url: str, key: str | None, mode: str, seen: Seen | None = None
 ) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    seen = seen or new_seen()
-
-    async def on_log(params: Any) -> None:
-        seen.logs.append(str(params.data))
-
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
         transport = streamable_http_client(url, http_client=http)
         client = Client(
-            transport, mode=mode, logging_callback=on_log, log_level="info", read_timeout_seconds=60
+            transport,
+            mode=mode,
+            logging_callback=log_recorder(seen or new_seen()),
+            log_level="info",
+            read_timeout_seconds=60,
         )
         async with client:
             yield client
@@ -106,22 +107,17 @@ async def stdio_mcp_client(
     mode: str,
     errlog: Path,
     seen: Seen | None = None,
-    **env_extra: str,
+    env_extra: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Client]:
-    env = {"MCP_DATABASE_URL": db_url, **env_extra}
+    env = {"MCP_DATABASE_URL": db_url, **(env_extra or {})}
     if key is not None:
         env["MCP_API_KEY"] = key
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)
-    seen = seen or new_seen()
-
-    async def on_log(params: Any) -> None:
-        seen.logs.append(str(params.data))
-
     with errlog.open("w") as sink:
         client = Client(
             stdio_client(params, errlog=sink),
             mode=mode,
-            logging_callback=on_log,
+            logging_callback=log_recorder(seen or new_seen()),
             log_level="info",
             read_timeout_seconds=60,
         )
@@ -129,7 +125,16 @@ async def stdio_mcp_client(
             yield client
 
 
-def progress_recorder(seen: Seen) -> Callable[[float, float | None, str | None], Awaitable[None]]:
+def log_recorder(seen: Seen) -> LoggingFnT:
+    """A client's `logging_callback` that keeps each log line the server sends."""
+
+    async def record(params: LoggingMessageNotificationParams) -> None:
+        seen.logs.append(str(params.data))
+
+    return record
+
+
+def progress_recorder(seen: Seen) -> ProgressFnT:
     async def record(progress: float, total: float | None, message: str | None) -> None:
         seen.progress.append((progress, total, message))
 

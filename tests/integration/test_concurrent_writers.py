@@ -8,7 +8,7 @@ transaction PostgreSQL aborts as a deadlock is run again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from sqlalchemy import text
@@ -20,6 +20,7 @@ from mcp_service.errors import ValidationError
 from mcp_service.limits import Limits
 from mcp_service.models import Client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
+from tests.toolkit import Step
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("resilience")]
 
@@ -41,7 +42,7 @@ async def test_racing_revocations_revoke_exactly_once(
     other_service: MCPService,
     raw_db: AsyncEngine,
     tag: str,
-    step: Callable[[str], None],
+    step: Step,
 ) -> None:
     client = (await service.register_client(f"{tag} target", "basic")).client
     sessions = [await service.create_session(client.client_id) for _ in range(3)]
@@ -59,7 +60,7 @@ async def test_racing_revocations_revoke_exactly_once(
 
 @pytest.mark.postgresql_only
 async def test_a_session_cannot_open_while_its_client_is_being_revoked(
-    service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
 ) -> None:
     client = (await service.register_client(f"{tag} racing", "basic")).client
     async with raw_db.connect() as revoker:
@@ -97,7 +98,7 @@ async def wait_for_a_lock_wait(engine: AsyncEngine, task: asyncio.Task[object]) 
 
 @pytest.mark.postgresql_only
 async def test_a_deadlocked_transaction_is_retried_and_both_commit(
-    service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
 ) -> None:
     a = (await service.register_client(f"{tag} a", "basic")).client_id
     b = (await service.register_client(f"{tag} b", "basic")).client_id
@@ -126,7 +127,7 @@ async def test_a_deadlocked_transaction_is_retried_and_both_commit(
 
 
 async def test_an_error_that_is_not_a_conflict_is_not_retried(
-    service: MCPService, tag: str, step: Callable[[str], None]
+    service: MCPService, tag: str, step: Step
 ) -> None:
     existing = await service.register_client(f"{tag} first", "basic")
     key_id = existing.api_key.split("_")[1]
@@ -157,12 +158,12 @@ async def test_request_counts_are_exact_when_two_services_count_one_session(
     other_service: MCPService,
     raw_db: AsyncEngine,
     tag: str,
-    step: Callable[[str], None],
+    step: Step,
 ) -> None:
     service = load_service
     client = (await service.register_client(f"{tag} counted", "basic")).client
     session = await service.create_session(client.client_id)
-    calls = [
+    calls: list[Awaitable[object]] = [
         svc.execute_tool(
             session.session_id, "echo", {"message": str(i)}, client_id=client.client_id
         )

@@ -17,14 +17,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -32,27 +29,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_dashboard.db_views.postgres import sync_url
 from mcp_service import MCPService
-from mcp_service.tools import default_registry
-from tests.integration.conftest import fetch_all, fetch_value, stored_json
+from tests.integration.conftest import fetch_all, stored_json
 from tests.integration.mcp_peers import (
     MODES,
     ROOT,
     SERVE,
     UNLIMITED,
     HttpServer,
-    Seen,
     http_client,
     new_seen,
-    progress_recorder,
     start_http_server,
     stdio_mcp_client,
     stop,
 )
+from tests.integration.protocol_checks import (
+    assert_no_key,
+    check_rows,
+    executions,
+    exercise_every_tool,
+    leaves,
+    readonly_is_denied,
+    sessions,
+    sessions_closed,
+)
+from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("protocol")]
-
-TOOLS = {tool.name: tool for tool in default_registry()}
-SAMPLES = [{"latency_ms": float(i % 97), "cost": 0.01} for i in range(600)]
 
 
 # -- fixtures: one database file and one HTTP server per module ------------------------------
@@ -77,181 +79,12 @@ def http_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stop(server)
 
 
-# -- database checks -------------------------------------------------------------------------
-
-
-async def executions(db: AsyncEngine, client_id: str) -> list[tuple[str, str, str | None]]:
-    rows = await fetch_all(
-        db,
-        "SELECT tool_name, status, session_id FROM tool_executions WHERE client_id = :c "
-        "ORDER BY started_at, id",
-        c=client_id,
-    )
-    return [(r.tool_name, r.status, r.session_id) for r in rows]
-
-
-async def sessions(db: AsyncEngine, client_id: str) -> list[Any]:
-    return await fetch_all(
-        db,
-        "SELECT id, status, request_count, metadata FROM sessions WHERE client_id = :c "
-        "ORDER BY created_at, id",
-        c=client_id,
-    )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 15) -> Any:
-    """Poll a condition another process brings about, under a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def sessions_closed(db: AsyncEngine, client_id: str, count: int) -> list[Any]:
-    async def check() -> list[Any] | None:
-        rows = await sessions(db, client_id)
-        closed = len(rows) == count and all(r.status == "closed" for r in rows)
-        return rows if closed else None
-
-    return await eventually(check, f"{count} closed session(s) of {client_id}")
-
-
-def leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for sub in error.exceptions for leaf in leaves(sub)]
-    return [error]
-
-
-def assert_no_key(text: str, *keys: str) -> None:
-    for key in keys:
-        assert key not in text
-        assert key.split("_", 2)[2] not in text  # nor the secret part alone
-
-
-# -- the scenario every transport and mode must pass -------------------------------------------
-
-
-async def exercise_every_tool(client: Client, victim_id: str, seen: Seen) -> list[str]:
-    """List the tools, call each one for real, then a schema violation and an unknown tool.
-
-    Returns the tool names the execution rows must show, in order."""
-    listed = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert sorted(listed) == sorted(TOOLS)
-    for name, tool in TOOLS.items():
-        assert listed[name].input_schema == tool.input_schema
-        assert listed[name].description == tool.description
-        assert listed[name].meta == {"mcp-service/permission": tool.permission.value}
-
-    echo = await client.call_tool("echo", {"message": "héllo"})
-    assert not echo.is_error
-    assert echo.structured_content == {"message": "héllo", "length": 5}
-    assert json.loads(echo.content[0].text) == {"message": "héllo", "length": 5}
-
-    stats = await client.call_tool(
-        "analyze_workload", {"samples": [{"latency_ms": 10}, {"latency_ms": 20, "cost": 0.5}]}
-    )
-    assert stats.structured_content["count"] == 2
-    assert stats.structured_content["p50_latency_ms"] == 15.0
-    assert stats.structured_content["total_cost"] == 0.5
-
-    batches = await client.call_tool(
-        "analyze_workload_batches",
-        {"samples": SAMPLES, "batch_size": 100},
-        progress_callback=progress_recorder(seen),
-    )
-    assert not batches.is_error, batches
-    assert batches.structured_content["overall"]["count"] == 600
-    assert [b["count"] for b in batches.structured_content["batches"]] == [100] * 6
-    assert seen.progress == [(float(i), 6.0, f"batch {i}/6") for i in range(1, 7)]
-    assert seen.logs[0] == "analyzing 600 samples in 6 batches"
-    assert seen.logs[1].startswith("done: p95 ")
-
-    added = await client.call_tool(
-        "corpus_add", {"title": "Rate limits", "body": "Token bucket limits for the gateway"}
-    )
-    document_id = added.structured_content["document_id"]
-    found = await client.call_tool("corpus_search", {"query": "bucket gateway"})
-    assert found.structured_content["total"] == 1
-    assert found.structured_content["results"][0]["document_id"] == document_id
-
-    history = await client.call_tool("list_executions", {"limit": 4})
-    assert [e["tool"] for e in history.structured_content["executions"]] == [
-        "corpus_search",
-        "corpus_add",
-        "analyze_workload_batches",
-        "analyze_workload",
-    ]
-
-    revoked = await client.call_tool("revoke_client", {"client_id": victim_id})
-    assert revoked.structured_content == {
-        "client_id": victim_id,
-        "revoked": True,
-        "already_revoked": False,
-    }
-
-    bad = await client.call_tool("echo", {"message": 5})
-    assert bad.is_error
-    assert bad.content[0].text == (
-        'invalid_input: invalid arguments for echo: message: 5 is not of type "string"'
-    )
-    assert bad.structured_content["error"] == "invalid_input"
-    unknown = await client.call_tool("no_such_tool", {})
-    assert unknown.is_error
-    assert unknown.content[0].text.startswith("not_found: unknown tool 'no_such_tool'")
-    return [
-        "echo",
-        "analyze_workload",
-        "analyze_workload_batches",
-        "corpus_add",
-        "corpus_search",
-        "list_executions",
-        "revoke_client",
-        "echo",
-        "no_such_tool",
-    ]
-
-
-async def readonly_is_denied(client: Client) -> str:
-    denied = await client.call_tool("corpus_add", {"title": "t", "body": "b"})
-    assert denied.is_error
-    assert denied.structured_content["error"] == "permission_denied"
-    assert "lacks the write permission" in denied.content[0].text
-    allowed = await client.call_tool("echo", {"message": "still fine"})
-    assert not allowed.is_error
-    return denied.structured_content["execution_id"]
-
-
-async def check_rows(
-    db: AsyncEngine, admin_id: str, reader_id: str, expected_tools: list[str], denied_id: str
-) -> None:
-    rows = await executions(db, admin_id)
-    assert [tool for tool, _, _ in rows] == expected_tools
-    assert [status for _, status, _ in rows] == ["success"] * 7 + ["error", "error"]
-    assert len({session for _, _, session in rows}) == 1
-    reader_rows = await executions(db, reader_id)
-    assert [(tool, status) for tool, status, _ in reader_rows] == [
-        ("corpus_add", "denied"),
-        ("echo", "success"),
-    ]
-    assert await fetch_value(
-        db, "SELECT status FROM tool_executions WHERE id = :i", i=denied_id
-    ) == ("denied")
-    assert (
-        await fetch_value(db, "SELECT count(*) FROM documents WHERE client_id = :c", c=reader_id)
-        == 0
-    )
-
-
 # -- tests ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_tool_over_stdio(
-    mode: str, service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+    mode: str, service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Step
 ) -> None:
     admin = await service.register_client(f"stdio {mode} admin", "admin", client_type="ide")
     reader = await service.register_client(f"stdio {mode} reader", "readonly")
@@ -261,6 +94,7 @@ async def test_every_tool_over_stdio(
 
     async def admin_run() -> list[str]:
         async with stdio_mcp_client(db_url, admin.api_key, mode, logs[0], seen) as client:
+            assert client.server_info is not None
             assert client.server_info.name == "mcp-service"
             [row] = await sessions(db, admin.client_id)
             assert row.status == "open"
@@ -287,7 +121,7 @@ async def test_every_tool_over_stdio(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_tool_over_http(
-    mode: str, service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Any
+    mode: str, service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Step
 ) -> None:
     admin = await service.register_client(f"http {mode} admin", "admin", client_type="agent")
     reader = await service.register_client(f"http {mode} reader", "readonly")
@@ -325,7 +159,7 @@ async def test_every_tool_over_http(
 
 
 async def test_http_auth_missing_wrong_and_revoked_keys(
-    service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Any
+    service: MCPService, db: AsyncEngine, http_server: HttpServer, step: Step
 ) -> None:
     good = await service.register_client("http auth", "basic")
     forged = good.api_key[:-4] + ("AAAA" if not good.api_key.endswith("AAAA") else "BBBB")
@@ -370,7 +204,7 @@ async def test_http_auth_missing_wrong_and_revoked_keys(
 
 
 async def test_stdio_refuses_to_start_without_a_valid_key(
-    service: MCPService, db: AsyncEngine, db_url: str, step: Any
+    service: MCPService, db: AsyncEngine, db_url: str, step: Step
 ) -> None:
     revoked = await service.register_client("stdio revoked", "basic")
     await service.revoke_client(revoked.client_id)
@@ -423,7 +257,7 @@ async def test_concurrent_clients_exact_counts(
     db_url: str,
     http_server: HttpServer,
     tmp_path: Path,
-    step: Any,
+    step: Step,
 ) -> None:
     calls = 25
     plan = (
@@ -441,7 +275,7 @@ async def test_concurrent_clients_exact_counts(
             connect = http_client(http_server.url, key, mode)
         else:
             connect = stdio_mcp_client(
-                db_url, key, mode, tmp_path / f"stdio-{index}.log", **UNLIMITED
+                db_url, key, mode, tmp_path / f"stdio-{index}.log", env_extra=UNLIMITED
             )
         async with connect as client:
             results = await asyncio.gather(
@@ -465,7 +299,7 @@ async def test_concurrent_clients_exact_counts(
 
 
 async def test_stateless_sessions_close_at_server_shutdown(
-    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Step
 ) -> None:
     server = start_http_server(db_url, tmp_path / "server.log")
     try:
@@ -492,7 +326,7 @@ async def test_stateless_sessions_close_at_server_shutdown(
 
 
 async def test_idle_sessions_expire_and_the_next_call_opens_a_new_one(
-    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Step
 ) -> None:
     server = start_http_server(
         db_url, tmp_path / "server.log", MCP_SESSION_IDLE_TIMEOUT="1", MCP_EXPIRY_INTERVAL="0.1"
@@ -508,7 +342,7 @@ async def test_idle_sessions_expire_and_the_next_call_opens_a_new_one(
                     rows = await sessions(db, registered.client_id)
                     return [r.status for r in rows] == ["expired"]
 
-                await eventually(expired, f"the {mode} session to expire")
+                await until(expired, f"the {mode} session to expire")
                 second = await client.call_tool("echo", {"message": "2"})
                 assert not second.is_error, second
             rows = await sessions(db, registered.client_id)
@@ -530,18 +364,20 @@ async def sessions_closed_after_expiry(db: AsyncEngine, client_id: str) -> None:
     async def check() -> bool:
         return [r.status for r in await sessions(db, client_id)] == ["expired", "closed"]
 
-    await eventually(check, "the legacy connection's second row to close")
+    await until(check, "the legacy connection's second row to close")
 
 
 async def test_stdio_sigterm_cancels_the_call_in_flight_and_closes_the_session(
-    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Any
+    service: MCPService, db: AsyncEngine, db_url: str, tmp_path: Path, step: Step
 ) -> None:
     registered = await service.register_client("stdio sigterm", "basic")
     samples = [{"latency_ms": float(i % 50)} for i in range(10_000)]
     signalled: list[float] = []
     server_pid = 0
 
-    async def kill_on_first_progress(progress: float, total: float | None, _: str | None) -> None:
+    async def kill_on_first_progress(
+        progress: float, total: float | None, message: str | None
+    ) -> None:
         signalled.append(progress)
         if len(signalled) == 1:  # progress callbacks may overlap: only the first one signals
             os.kill(server_pid, signal.SIGTERM)
@@ -573,6 +409,7 @@ def session_row_locked(db_url: str, session_id: str) -> Iterator[None]:
     or the session's row on PostgreSQL."""
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
+        assert url.database is not None
         with contextlib.closing(sqlite3.connect(url.database, isolation_level=None)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             yield

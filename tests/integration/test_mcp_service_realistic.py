@@ -39,6 +39,7 @@ from tests.integration.conftest import (
     make_settings,
     stored_json,
 )
+from tests.toolkit import Step, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ async def executions_for(raw_db: Any, client_id: str) -> list[Any]:
 class TestMCPServiceRealisticIntegration:
     @pytest.mark.critical_path("registration")
     async def test_realistic_client_registration_with_database_persistence(
-        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Step
     ) -> None:
         registered = await service.register_client(
             f"{tag} Acme", "basic", client_type="ide", metadata={"team": "platform"}
@@ -135,7 +136,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("permissions")
     async def test_realistic_permission_validation_with_real_auth(
-        self, service: MCPService, raw_db: Any, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, tag: str, step: Step
     ) -> None:
         clients = {
             tier: await service.register_client(f"{tag} {tier}", tier)
@@ -190,7 +191,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("sessions")
     async def test_realistic_session_lifecycle_management(
-        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Step
     ) -> None:
         client = (await service.register_client(f"{tag} sessions", "basic")).client
         sessions = [
@@ -289,7 +290,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("tools")
     async def test_realistic_tool_execution_pipeline(
-        self, service: MCPService, raw_db: Any, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, tag: str, step: Step
     ) -> None:
         basic = (await service.register_client(f"{tag} basic", "basic")).client
         reader = (await service.register_client(f"{tag} reader", "readonly")).client
@@ -352,21 +353,21 @@ class TestMCPServiceRealisticIntegration:
             {"query": "token bucket"},
             client_id=basic.client_id,
         )
-        assert found.result["total"] == 1
-        assert [r["document_id"] for r in found.result["results"]] == [
-            docs["Rate limits"].result["document_id"]
+        assert result_of(found)["total"] == 1
+        assert [r["document_id"] for r in result_of(found)["results"]] == [
+            result_of(docs["Rate limits"])["document_id"]
         ]
         none = await service.execute_tool(
             session.session_id, "corpus_search", {"query": "kubernetes"}, client_id=basic.client_id
         )
-        assert none.result["total"] == 0 and none.result["results"] == []
+        assert result_of(none)["total"] == 0 and result_of(none)["results"] == []
         elsewhere = await service.execute_tool(
             reader_session.session_id,
             "corpus_search",
             {"query": "token"},
             client_id=reader.client_id,
         )
-        assert elsewhere.result["total"] == 0
+        assert result_of(elsewhere)["total"] == 0
         step("corpus_add stored 3 documents; corpus_search found exactly one match, for its owner")
 
         denied_before = await fetch_value(
@@ -400,7 +401,7 @@ class TestMCPServiceRealisticIntegration:
         listed = await service.execute_tool(
             session.session_id, "list_executions", {"limit": 100}, client_id=basic.client_id
         )
-        tools_listed = [e["tool"] for e in listed.result["executions"]]
+        tools_listed = [e["tool"] for e in result_of(listed)["executions"]]
         assert tools_listed == [
             "nope",
             "echo",
@@ -469,7 +470,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_realistic_service_initialization_and_stability(
-        self, tmp_path: Any, step: Any
+        self, tmp_path: Any, step: Step
     ) -> None:
         # Its own fresh file: schema creation from nothing, and exact session counts.
         url = f"sqlite+aiosqlite:///{tmp_path / 'lifecycle.db'}"
@@ -520,7 +521,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("end_to_end")
     async def test_realistic_end_to_end_user_scenario(
-        self, service: MCPService, raw_db: Any, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, tag: str, step: Step
     ) -> None:
         registered = await service.register_client(
             f"{tag} Enterprise Co", "admin", client_type="enterprise", metadata={"seats": 250}
@@ -576,7 +577,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("resilience")
     async def test_realistic_error_handling_and_resilience(
-        self, service: MCPService, raw_db: Any, tag: str, step: Any
+        self, service: MCPService, raw_db: Any, tag: str, step: Step
     ) -> None:
         bad_registrations: list[tuple[Any, Any, type[Exception]]] = [
             ("", "basic", ValidationError),
@@ -592,7 +593,9 @@ class TestMCPServiceRealisticIntegration:
             with pytest.raises(error):
                 await service.register_client(name, tier, client_type=tag)
         with pytest.raises(ValidationError, match="metadata"):
-            await service.register_client("ok name", "basic", client_type=tag, metadata=["no"])
+            # A list where an object belongs, on purpose: the type says no, the service too.
+            bad: Any = ["no"]
+            await service.register_client("ok name", "basic", client_type=tag, metadata=bad)
         with pytest.raises(ValidationError, match="JSON"):
             await service.register_client(
                 "ok name", "basic", client_type=tag, metadata={"x": float("nan")}
@@ -711,7 +714,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("resilience")
     async def test_realistic_concurrent_operations_stress(
-        self, database_url: str, raw_db: Any, tag: str, step: Any
+        self, database_url: str, raw_db: Any, tag: str, step: Step
     ) -> None:
         # A deployment sized for this load: each client sends 50 calls at once, over the
         # default basic tier's 16 in flight and burst of 100 (tests/adversarial covers those).
@@ -725,7 +728,7 @@ class TestMCPServiceRealisticIntegration:
         finally:
             await service.shutdown()
 
-    async def _stress(self, service: MCPService, raw_db: Any, tag: str, step: Any) -> None:
+    async def _stress(self, service: MCPService, raw_db: Any, tag: str, step: Step) -> None:
         clients = await asyncio.gather(
             *(service.register_client(f"{tag} load {i}", "basic") for i in range(10))
         )
@@ -736,6 +739,7 @@ class TestMCPServiceRealisticIntegration:
         step("10 clients opened 50 sessions concurrently")
 
         def work(session: Any, i: int) -> Any:
+            args: dict[str, Any]
             kind = i % 4
             if kind == 0:
                 tool, args = "echo", {"message": f"call {i}"}
@@ -796,7 +800,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_get_mcp_service_is_one_process_wide_instance(
-        self, module_db: Any, step: Any
+        self, module_db: Any, step: Step
     ) -> None:
         first = mcp_service.get_mcp_service()
         assert mcp_service.get_mcp_service() is first
@@ -807,7 +811,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_module_get_server_info_reports_the_live_service(
-        self, module_db: Any, step: Any
+        self, module_db: Any, step: Step
     ) -> None:
         info = await mcp_service.get_server_info()
         service = mcp_service.get_mcp_service()
@@ -822,7 +826,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("tools")
     async def test_module_execute_tool_runs_the_real_pipeline(
-        self, module_db: Any, step: Any
+        self, module_db: Any, step: Step
     ) -> None:
         service = mcp_service.get_mcp_service()
         await service.initialize()

@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mcp_service import MCPService, PermissionDeniedError
 from mcp_service.clients import client_by_key_id
 from mcp_service.db import sqlite_file
-from mcp_service.models import Client, ToolExecution
+from mcp_service.group_commit import Entry, write_entries
+from mcp_service.models import Client, ToolExecution, table_of
 from mcp_service.permissions import Permission
 from mcp_service.pipeline import load_caller
-from mcp_service.recorder import Entry, write_entries
 from mcp_service.tools import Tool, ToolContext
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
+from tests.toolkit import Step, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def placeholders(ids: list[str]) -> tuple[str, dict[str, str]]:
 
 @pytest.mark.critical_path("tools")
 async def test_thousand_concurrent_calls_over_twenty_sessions_exact_counts(
-    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
 ) -> None:
     service = load_service
     clients = [(await service.register_client(f"{tag} c{i}", "basic")).client for i in range(4)]
@@ -57,7 +58,7 @@ async def test_thousand_concurrent_calls_over_twenty_sessions_exact_counts(
     ]
     records = await asyncio.gather(*calls)
     assert [r.status for r in records] == ["success"] * 1000
-    assert [r.result["message"] for r in records] == [f"call {i}" for i in range(1000)]
+    assert [result_of(r)["message"] for r in records] == [f"call {i}" for i in range(1000)]
     assert len({r.execution_id for r in records}) == 1000
     step("1,000 concurrent echo calls: 1,000 successes, 1,000 distinct execution ids")
 
@@ -94,7 +95,7 @@ async def test_thousand_concurrent_calls_over_twenty_sessions_exact_counts(
 
 @pytest.mark.critical_path("resilience")
 async def test_a_failed_group_commit_reaches_every_waiting_caller_and_commits_nothing(
-    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    load_service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
 ) -> None:
     service = load_service
     client = (await service.register_client(f"{tag} batch", "basic")).client
@@ -161,7 +162,7 @@ async def test_a_failed_group_commit_reaches_every_waiting_caller_and_commits_no
 
 @pytest.mark.critical_path("permissions")
 async def test_revocation_by_another_connection_stops_the_very_next_call(
-    service: MCPService, raw_db: AsyncEngine, tag: str, step: Callable[[str], None]
+    service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
 ) -> None:
     client = (await service.register_client(f"{tag} victim", "basic")).client
     session = await service.create_session(client.client_id)
@@ -173,8 +174,8 @@ async def test_revocation_by_another_connection_stops_the_very_next_call(
     # Another process (the CLI, a second server) revokes through its own connection.
     async with raw_db.begin() as conn:
         await conn.execute(
-            update(Client.__table__)
-            .where(Client.__table__.c.id == client.client_id)
+            update(table_of(Client))
+            .where(table_of(Client).c.id == client.client_id)
             .values(revoked_at=datetime.now(UTC))
         )
     with pytest.raises(PermissionDeniedError, match="revoked"):
@@ -193,7 +194,7 @@ async def test_revocation_by_another_connection_stops_the_very_next_call(
 @pytest.mark.sqlite_only
 @pytest.mark.critical_path("resilience")
 async def test_a_busy_database_is_waited_for_off_the_event_loop(
-    service: MCPService, database_url: str, step: Callable[[str], None]
+    service: MCPService, database_url: str, step: Step
 ) -> None:
     path = sqlite_file(database_url)
     assert path is not None
@@ -237,7 +238,7 @@ async def test_a_busy_database_is_waited_for_off_the_event_loop(
 @pytest.mark.sqlite_only
 @pytest.mark.critical_path("tools")
 async def test_a_lone_row_waits_for_a_busy_database_off_the_event_loop(
-    service: MCPService, database_url: str, step: Callable[[str], None]
+    service: MCPService, database_url: str, step: Step
 ) -> None:
     """A lone execution row commits on the loop thread only when SQLite's write lock is free
     at once; while another process holds it, the row waits in the writer thread."""
@@ -273,9 +274,7 @@ async def test_a_lone_row_waits_for_a_busy_database_off_the_event_loop(
 
 
 @pytest.mark.critical_path("lifecycle")
-async def test_shutdown_stops_every_database_thread(
-    database_url: str, step: Callable[[str], None]
-) -> None:
+async def test_shutdown_stops_every_database_thread(database_url: str, step: Step) -> None:
     before = set(threading.enumerate())
     service = MCPService(make_settings(database_url))
     await service.initialize()
@@ -343,8 +342,8 @@ async def test_prepared_statements_store_and_read_exactly_what_core_does(
         await conn.run_sync(write_entries, [entry(f"{tag}-core")])
     engine = create_engine(f"sqlite:///{path}")
     try:
-        with engine.begin() as conn:  # plain Core, as a reference
-            conn.execute(insert(ToolExecution.__table__), [entry(f"{tag}-ref").row])
+        with engine.begin() as reference:  # plain Core, as a reference
+            reference.execute(insert(table_of(ToolExecution)), [entry(f"{tag}-ref").row])
     finally:
         engine.dispose()
     rows = await fetch_all(

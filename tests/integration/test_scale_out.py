@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.integration.mcp_peers import (
     start_http_server,
     stop,
 )
+from tests.toolkit import Step
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("end_to_end")]
 
@@ -52,7 +52,7 @@ def start_servers(database_url: str, folder: Path) -> list[HttpServer]:
 
 
 async def test_three_processes_serve_1000_calls_into_one_database(
-    database_url: str, raw_db: AsyncEngine, tmp_path: Path, tag: str, step: Callable[[str], None]
+    database_url: str, raw_db: AsyncEngine, tmp_path: Path, tag: str, step: Step
 ) -> None:
     service = MCPService(make_settings(database_url))
     await service.initialize()
@@ -120,10 +120,10 @@ async def test_three_processes_serve_1000_calls_into_one_database(
         pattern=f"{tag} scale %",
     )
     per_session_rows = Counter(r.session_id for r in rows)
-    counted = {}
+    counted: dict[tuple[str, int], int] = {}
     for session in sessions:
-        server = pids[stored_json(session.metadata)["pid"]]
-        counted[(session.client_id, server)] = session.request_count
+        served_by = pids[stored_json(session.metadata)["pid"]]
+        counted[(session.client_id, served_by)] = session.request_count
         assert per_session_rows[session.id] == session.request_count
         assert session.status == "closed"
     assert counted == dict(sent)

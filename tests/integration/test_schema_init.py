@@ -52,12 +52,12 @@ def test_processes_racing_to_create_the_schema_all_succeed(tmp_path: Path) -> No
         )
         for _ in range(RACERS)
     ]
-    results = [(r.wait(timeout=120), r.stderr.read()) for r in racers]
+    results = [(r.wait(timeout=120), r.stderr.read() if r.stderr else "") for r in racers]
     assert [code for code, _ in results] == [0] * RACERS, [err[-600:] for _, err in results]
     for n in range(ROUNDS):
         engine = create_engine(f"sqlite:///{tmp_path}/race-{n}.db")
         with engine.connect() as conn:
-            count = conn.exec_driver_sql("SELECT count(*) FROM clients").scalar_one()
+            count: int = conn.exec_driver_sql("SELECT count(*) FROM clients").scalar_one()
         engine.dispose()
         assert count == RACERS
 
@@ -76,6 +76,6 @@ async def test_a_new_file_write_locked_by_another_process_is_waited_for(tmp_path
     engine = create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-        names = conn.exec_driver_sql("SELECT name FROM clients").scalars().all()
+        names: list[str] = list(conn.exec_driver_sql("SELECT name FROM clients").scalars())
     engine.dispose()
     assert names == ["after the lock"]

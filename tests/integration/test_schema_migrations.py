@@ -26,6 +26,7 @@ from mcp_service import MCPService, schema
 from mcp_service.models import Base
 from tests.databases import upgrade
 from tests.integration.conftest import make_settings
+from tests.toolkit import Step
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("lifecycle")]
 
@@ -60,14 +61,15 @@ def alembic_config(conn: Connection) -> Config:
 
 
 async def test_the_migrations_build_exactly_the_models(
-    service: MCPService, database_url: str, step: Callable[[str], None]
+    service: MCPService, database_url: str, step: Step
 ) -> None:
     # `service` has started on the run's database: migrated on first use, or by the fixture.
     def differences(conn: Connection) -> list[Any]:
         context = MigrationContext.configure(
             conn, opts={"include_name": schema.include_name, "compare_type": True}
         )
-        return compare_metadata(context, Base.metadata)
+        found: list[Any] = compare_metadata(context, Base.metadata)
+        return found
 
     assert await run_on(database_url, differences) == []
     assert await run_on(database_url, lambda c: schema.read_state(c).revision) == schema.HEAD
@@ -75,7 +77,7 @@ async def test_the_migrations_build_exactly_the_models(
 
 
 async def test_an_empty_database_is_migrated_on_sqlite_and_refused_on_postgres(
-    new_database_url: str, database_backend: str, step: Callable[[str], None]
+    new_database_url: str, database_backend: str, step: Step
 ) -> None:
     service = MCPService(make_settings(new_database_url))
     if database_backend == "sqlite":
@@ -103,7 +105,7 @@ async def test_an_empty_database_is_migrated_on_sqlite_and_refused_on_postgres(
 
 
 async def test_a_database_that_predates_migrations_is_refused_then_adopted(
-    new_database_url: str, step: Callable[[str], None]
+    new_database_url: str, step: Step
 ) -> None:
     # What the first release left behind: its tables (revision 0001 is exactly them), no
     # version row.
@@ -136,7 +138,7 @@ async def test_a_database_that_predates_migrations_is_refused_then_adopted(
 
 
 async def test_a_database_behind_is_refused_until_db_upgrade_moves_it_to_head(
-    new_database_url: str, step: Callable[[str], None]
+    new_database_url: str, step: Step
 ) -> None:
     await upgrade(new_database_url, "0001")
     service = MCPService(make_settings(new_database_url))
@@ -156,7 +158,7 @@ async def test_a_database_behind_is_refused_until_db_upgrade_moves_it_to_head(
 
 
 async def test_a_database_newer_than_the_service_is_refused_and_left_alone(
-    new_database_url: str, step: Callable[[str], None]
+    new_database_url: str, step: Step
 ) -> None:
     await upgrade(new_database_url)
     await run_on(
@@ -178,9 +180,7 @@ async def test_a_database_newer_than_the_service_is_refused_and_left_alone(
     step("A newer database was refused by serve and by db upgrade, and left at its revision")
 
 
-async def test_downgrade_to_nothing_and_back_to_head(
-    new_database_url: str, step: Callable[[str], None]
-) -> None:
+async def test_downgrade_to_nothing_and_back_to_head(new_database_url: str, step: Step) -> None:
     await upgrade(new_database_url)
     await run_on(new_database_url, lambda c: command.downgrade(alembic_config(c), "base"))
     state = await run_on(new_database_url, schema.read_state)
@@ -194,7 +194,7 @@ async def test_downgrade_to_nothing_and_back_to_head(
 
 
 async def test_processes_upgrading_together_migrate_exactly_once(
-    new_database_url: str, step: Callable[[str], None]
+    new_database_url: str, step: Step
 ) -> None:
     env = {**os.environ, "MCP_DATABASE_URL": new_database_url}
     racers = [

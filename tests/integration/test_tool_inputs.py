@@ -11,6 +11,7 @@ from mcp_service import MCPService, NotFoundError, ToolExecutionError, Validatio
 from mcp_service.permissions import Permission
 from mcp_service.tools import Tool, ToolContext
 from tests.integration.conftest import fetch_all, fetch_value
+from tests.toolkit import Step, result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("tools")]
 
@@ -183,7 +184,7 @@ async def test_unicode_and_limits_round_trip(service: MCPService, admin: tuple[s
     found = await service.execute_tool(
         session_id, "corpus_search", {"query": "東京"}, client_id=client_id
     )
-    assert [r["title"] for r in found.result["results"]] == ["東京 ガイド"]
+    assert [r["title"] for r in result_of(found)["results"]] == ["東京 ガイド"]
 
 
 async def test_search_limit_total_and_like_fallback(
@@ -200,7 +201,7 @@ async def test_search_limit_total_and_like_fallback(
     fts = await service.execute_tool(
         session_id, "corpus_search", {"query": "Latency BUDGET", "limit": 5}, client_id=client_id
     )
-    assert (fts.result["total"], len(fts.result["results"])) == (12, 5)
+    assert (result_of(fts)["total"], len(result_of(fts)["results"])) == (12, 5)
     assert service.database.has_fts is True
 
     # The portable LIKE search (used where FTS5 is missing, e.g. PostgreSQL) finds the same set.
@@ -208,16 +209,16 @@ async def test_search_limit_total_and_like_fallback(
     like = await service.execute_tool(
         session_id, "corpus_search", {"query": "latency budget", "limit": 100}, client_id=client_id
     )
-    assert like.result["total"] == 12
-    assert {r["title"] for r in like.result["results"]} == {f"Note {i}" for i in range(12)}
+    assert result_of(like)["total"] == 12
+    assert {r["title"] for r in result_of(like)["results"]} == {f"Note {i}" for i in range(12)}
     percent = await service.execute_tool(
         session_id, "corpus_search", {"query": "100% budget"}, client_id=client_id
     )
-    assert percent.result["total"] == 0
+    assert result_of(percent)["total"] == 0
 
 
 async def test_a_database_error_in_a_tool_reaches_the_caller_without_its_sql(
-    service: MCPService, tag: str, step: Any
+    service: MCPService, tag: str, step: Step
 ) -> None:
     async def broken(ctx: ToolContext, _args: dict[str, Any]) -> dict[str, Any]:
         await ctx.db.execute(text("SELECT * FROM no_such_table WHERE v = :v"), {"v": "SENTINEL"})

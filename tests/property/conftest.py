@@ -24,14 +24,11 @@ from mcp_service.limits import Limits
 
 T = TypeVar("T")
 
-_COMMON = {
-    "database": None,
-    "deadline": None,
-    "print_blob": True,
-    "suppress_health_check": [HealthCheck.too_slow],
-}
-settings.register_profile("ci", derandomize=True, **_COMMON)
-settings.register_profile("dev", **_COMMON)
+_COMMON = settings(
+    database=None, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("ci", _COMMON, derandomize=True)
+settings.register_profile("dev", _COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 settings.load_profile(PROFILE)
 
@@ -67,7 +64,7 @@ class Harness:
     def value(self, sql: str, *params: object) -> Any:
         return self.db.execute(sql, params).fetchone()[0]
 
-    def rows(self, sql: str, *params: object) -> list[sqlite3.Row]:
+    def rows(self, sql: str, *params: object) -> list[dict[str, Any]]:
         cursor = self.db.execute(sql, params)
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -235,7 +235,7 @@ def test_an_unstorable_tool_name_fails_only_its_own_call(harness: Harness, admin
 # -- shapes built to be expensive (tests/adversarial has them against real servers) --------
 
 HUGE = st.integers(min_value=10_001, max_value=300_000)
-ITEMS = st.one_of(st.just(-1), st.just({"k": 0}), st.just([]), st.just("x"))
+ITEMS: st.SearchStrategy[Any] = st.one_of(st.just(-1), st.just({"k": 0}), st.just([]), st.just("x"))
 
 
 @settings(max_examples=15)

@@ -31,7 +31,7 @@ def pytest_configure() -> None:
     path = os.environ.get(CAPTURE_ENV)
     if not path:
         return
-    generate = clients.generate_api_key  # whatever the service calls, wrapped
+    generate = security.generate_api_key  # whatever the service calls, wrapped
 
     def generate_and_record() -> security.ParsedKey:
         key = generate()
@@ -39,7 +39,8 @@ def pytest_configure() -> None:
             sink.write(key.key + "\n")
         return key
 
-    clients.generate_api_key = generate_and_record
+    # Patched where the service looks it up (clients imports it by name, without re-export).
+    clients.generate_api_key = generate_and_record  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)

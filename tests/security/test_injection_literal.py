@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from mcp_service import MCPService
 from mcp_service.config import Settings
@@ -52,10 +53,11 @@ async def test_sql_looking_input_is_stored_literally_everywhere(tmp_path: Path) 
     try:
         async with mcp_client(server.url, admin.api_key) as client:
 
-            async def call(name: str, arguments: dict[str, object]) -> dict[str, object]:
+            async def call(name: str, arguments: dict[str, object]) -> dict[str, Any]:
                 result = await client.call_tool(name, arguments)
                 assert not result.is_error, result
-                return result.structured_content
+                assert result.structured_content is not None
+                return dict(result.structured_content)
 
             assert await call("echo", {"message": DROP}) == {"message": DROP, "length": len(DROP)}
             added = await call("corpus_add", {"title": DROP, "body": TRUE, "tags": [QUOTE, FTS]})

@@ -10,25 +10,24 @@ run generated (recorded by tests/security/key_capture.py) and for key-shaped tex
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 
 from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.launch import Launcher
 from mcp_dashboard.options import parse
+from mcp_dashboard.screens.test_detail import TestDetailScreen
 from mcp_dashboard.widgets.live_tables import LiveTables
-from mcp_dashboard.widgets.path_pane import PathPane
+from mcp_dashboard.widgets.test_list import TestList
 from tests.dashboard.helpers import ROOT, child_env, run_cli
 from tests.faults.processes import cli, mcp_client, new_database, register, start_server
 from tests.security.key_capture import CAPTURE_ENV, WAL_ENV
 from tests.security.sweep import KeySweep, captured_keys
+from tests.toolkit import until
 
 REALISTIC = ROOT / "tests" / "integration" / "test_mcp_service_realistic.py"
 
@@ -55,7 +54,7 @@ def test_ci_run_of_the_realistic_suite_leaves_no_key(tmp_path: Path) -> None:
     work.mkdir()
     result = run_cli(
         "--ci",
-        "--verbose",
+        "--steps",
         str(REALISTIC),
         "--json-report",
         "report.json",
@@ -70,7 +69,7 @@ def test_ci_run_of_the_realistic_suite_leaves_no_key(tmp_path: Path) -> None:
     (work / "dashboard-output.txt").write_text(result.stdout + result.stderr)
     keys = captured_keys(capture)
     assert len(keys) >= 100  # registration alone makes 100 clients
-    assert "✓ " in result.stdout  # --verbose printed the step lines too
+    assert "✓ " in result.stdout  # --steps printed the step lines too
     assert json.loads((work / "report.json").read_text())["summary"]["passed"] >= 10
     [run_dir] = (work / ".mcp-dashboard" / "runs").iterdir()
     wal_copies = {p.name for p in (work / "wal").iterdir()}
@@ -92,15 +91,6 @@ def test_ci_run_of_the_realistic_suite_leaves_no_key(tmp_path: Path) -> None:
     assert run_dir.joinpath("service.db").stat().st_size > 0
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Let the app run until `condition` holds (Pilot has no event for a child's output)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
-
-
 async def test_dashboard_screenshots_show_no_key(tmp_path: Path) -> None:
     work, capture = tmp_path / "work", tmp_path / "keys.txt"
     work.mkdir()
@@ -110,17 +100,21 @@ async def test_dashboard_screenshots_show_no_key(tmp_path: Path) -> None:
     with Launcher(options, cwd=work, state_dir=work / "state", env=env) as chosen:
         app = DashboardApp(chosen)
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.runs_finished == 1 and not app.running)
+            await until(lambda: app.runs_finished == 1 and not app.running, "the run", pilot=pilot)
             tables = app.query_one(LiveTables)
-            await until(pilot, lambda: bool(tables.last_snapshot and tables.last_snapshot.ok))
-            await app.draw()
-            await pilot.pause(0.3)
+            await until(
+                lambda: bool(tables.last_snapshot and tables.last_snapshot.ok),
+                "the tables",
+                pilot=pilot,
+            )
+            app.draw()
+            await pilot.pause()
             app.save_screenshot(str(work / "dashboard.svg"))
             test = next(t for t in app.state.tests_in_order() if t.critical_path == "registration")
             assert test.status == "passed" and test.steps
-            pane = next(p for p in app.query(PathPane) if p.path == "registration")
-            pane.post_message(PathPane.TestChosen(test.nodeid))
-            await pilot.pause(0.3)
+            app.post_message(TestList.Chosen(test.nodeid))
+            await until(lambda: isinstance(app.screen, TestDetailScreen), "the detail", pilot=pilot)
+            await pilot.pause()
             app.save_screenshot(str(work / "detail.svg"))
     keys = captured_keys(capture)
     assert len(keys) >= 100

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_service.records import ClientInfo, RegisteredClient
 from mcp_service.security import ApiKeyHasher, generate_api_key, hash_preview, parse_api_key
+from mcp_service.snapshots import ClientInfo, RegisteredClient
 
 
 def test_generated_keys_are_unique_and_parse_back() -> None:

@@ -138,8 +138,8 @@ def _create_search() -> None:
 def _sqlite_has_fts5() -> bool:
     if op.get_context().as_sql:  # an offline script: assume the usual build
         return True
-    options = op.get_bind().exec_driver_sql("PRAGMA compile_options").scalars()
-    return "ENABLE_FTS5" in set(options)
+    options: list[str] = list(op.get_bind().exec_driver_sql("PRAGMA compile_options").scalars())
+    return "ENABLE_FTS5" in options
 
 
 def downgrade() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, update
 
 from mcp_service.db import Database
-from mcp_service.models import Client, Session, SessionStatus, ToolExecution
+from mcp_service.models import Client, Session, SessionStatus, ToolExecution, table_of
 from mcp_service.statements import Prepared
 
 
@@ -34,24 +34,24 @@ class Entry:
     bump_session: bool  # the call counted against an open session of its caller
 
 
-_EXECUTIONS = ToolExecution.__table__
+_EXECUTIONS = table_of(ToolExecution)
+_SESSIONS = table_of(Session)
+_CLIENTS = table_of(Client)
 _INSERT = Prepared(insert(_EXECUTIONS), column_keys=[c.key for c in _EXECUTIONS.c])
 _SESSION_BUMP = Prepared(
-    update(Session.__table__)
+    update(_SESSIONS)
     .where(
-        Session.__table__.c.id == bindparam("sid"),
-        Session.__table__.c.status == SessionStatus.OPEN.value,
+        _SESSIONS.c.id == bindparam("sid"),
+        _SESSIONS.c.status == SessionStatus.OPEN.value,
     )
     .values(
-        request_count=Session.__table__.c.request_count + bindparam("n"),
+        request_count=_SESSIONS.c.request_count + bindparam("n"),
         last_activity_at=bindparam("at"),
-        idle_deadline=Session.__table__.c.idle_timeout + bindparam("at_epoch"),
+        idle_deadline=_SESSIONS.c.idle_timeout + bindparam("at_epoch"),
     )
 )
 _CLIENT_TOUCH = Prepared(
-    update(Client.__table__)
-    .where(Client.__table__.c.id == bindparam("cid"))
-    .values(last_active_at=bindparam("at"))
+    update(_CLIENTS).where(_CLIENTS.c.id == bindparam("cid")).values(last_active_at=bindparam("at"))
 )
 
 

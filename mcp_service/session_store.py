@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
 from mcp_service.errors import NotFoundError, SessionClosedError, ValidationError
 from mcp_service.models import Client, Session, SessionStatus, utcnow
-from mcp_service.records import SessionInfo
+from mcp_service.snapshots import SessionInfo
 from mcp_service.validation import clean_duration, clean_metadata, require_row_id
 
 OPEN = SessionStatus.OPEN.value
@@ -85,9 +85,10 @@ class SessionStore:
 
     async def count_open(self) -> int:
         async with self._db.read() as db:
-            return await db.scalar(
+            found = await db.scalar(
                 select(func.count()).select_from(Session).where(Session.status == OPEN)
             )
+        return int(found or 0)
 
 
 # -- transactions (db.transaction may run each again: no effect outside `db`) --
@@ -143,12 +144,12 @@ async def _count_request(db: AsyncSession, session_id: str) -> SessionInfo:
 
 
 async def _close(db: AsyncSession, session_id: str) -> bool:
-    result = await db.execute(
+    statement = (
         update(Session)
         .where(Session.id == session_id, Session.status == OPEN)
         .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
     )
-    if result.rowcount == 1:
+    if await _rowcount(db, statement) == 1:
         return True
     if await db.get(Session, session_id) is None:
         raise NotFoundError(f"session {session_id!r} not found")
@@ -156,7 +157,9 @@ async def _close(db: AsyncSession, session_id: str) -> bool:
 
 
 async def _rowcount(db: AsyncSession, statement: Any) -> int:
-    return (await db.execute(statement)).rowcount
+    # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as any Result.
+    result = cast(CursorResult[Any], await db.execute(statement))
+    return int(result.rowcount)
 
 
 async def _scalars(db: AsyncSession, statement: Any) -> list[Any]:
