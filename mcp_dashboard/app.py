@@ -98,6 +98,8 @@ class DashboardApp(App[int]):
             "filter",
             "Filter",
             key_display="/",
+            # Priority: handled before the keys typed after it are handed to the focus.
+            priority=True,
             tooltip="filter tests by name (enter keeps it)",
         ),
         Binding("o", "failures_only", "Failures", tooltip="show only failures (again: all tests)"),
@@ -312,10 +314,19 @@ class DashboardApp(App[int]):
 
     # -- filtering -------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The filter's keys act on the panes' screen only, and `/` typed in the filter is
+        a `/` (False: the key goes on to the focused widget, and the footer hides it)."""
+        if action in _MAIN_SCREEN_ONLY and self.screen is not self.screen_stack[0]:
+            return False
+        return not (action == "filter" and isinstance(self.focused, Input))
+
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.display = True
-        field.focus()
+        # Now, not after the queue (`focus()` defers): keys typed right after `/` are
+        # already queued, and would go to the pane.
+        self.screen.set_focus(field)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -466,6 +477,10 @@ class DashboardApp(App[int]):
             self.call_after_refresh(self._focus_tests)
         elif main.focused is None and self.query_one(PaneGrid).panes:
             self.call_after_refresh(self._focus_tests)
+
+
+# App keys that mean nothing on the detail and help screens.
+_MAIN_SCREEN_ONLY = frozenset({"filter", "failures_only", "clear_filter", "toggle_tables"})
 
 
 def _planned(plan: Plan) -> Callable[[], Plan | None]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -71,6 +72,19 @@ async def finished(app: DashboardApp, pilot: AppPilot, runs: int = 1) -> None:
     """Wait until `runs` runs have ended and the screen shows the last one."""
     await until(lambda: app.runs_finished >= runs and not app.running, "the run", pilot=pilot)
     app.draw()
+    await pilot.pause()
+
+
+async def burst(app: DashboardApp, pilot: AppPilot, *keys: str) -> None:
+    """Keys as a terminal delivers a quick typist's or tmux's send-keys: all queued at once,
+    none waiting for the app to handle the one before (`pilot.press` waits after each)."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        char = key if len(key) == 1 else {"slash": "/", "enter": "\r"}.get(key)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
     await pilot.pause()
 
 

@@ -22,6 +22,7 @@ from mcp_dashboard.widgets.test_list import TestList
 from tests.dashboard.helpers import FIXTURES, child_env
 from tests.dashboard.pilot import (
     AppPilot,
+    burst,
     dashboard,
     finished,
     gated,
@@ -261,6 +262,37 @@ async def test_a_run_ending_while_the_filter_is_typed_leaves_the_focus_there(
         listing = pane(app, "gate").tests
         assert listing.has_focus and listing.highlighted == f"{GATE}test_fails_before_the_gate"
         assert app.screen is app.screen_stack[0]  # enter opened nothing
+
+
+async def test_keys_typed_at_once_after_slash_all_reach_the_filter(tmp_path: Path) -> None:
+    """Found under tmux: `/` then "pickle" in one burst filtered on "kle": the focus moved
+    to the filter a beat late and the first letters went to the pane."""
+    async with dashboard(tmp_path, "outcomes") as (app, pilot):
+        await finished(app, pilot)
+        await burst(app, pilot, "slash", *"xfail", "enter")
+        assert app.query_one("#filter", Input).value == "xfail"
+        assert shown_tests(app) == {f"{OUT}test_xfail"}
+        # In the filter, `/` is a character: a path can be typed.
+        await pilot.press("slash", *"s", "slash", *"test_outcomes.py::test_x", "enter")
+        assert app.query_one("#filter", Input).value == "s/test_outcomes.py::test_x"
+        assert shown_tests(app) == {f"{OUT}test_xfail", f"{OUT}test_xpass"}
+
+
+async def test_the_filter_keys_do_nothing_on_the_detail_screen(tmp_path: Path) -> None:
+    """`o` there changed the panes behind it, out of sight; `/` focused a field the
+    detail screen does not have."""
+    async with dashboard(tmp_path, "outcomes", "-k", "test_fail") as (app, pilot):
+        await finished(app, pilot)
+        await until(lambda: app.selected == f"{OUT}test_fail", "the failure", pilot=pilot)
+        await pilot.press("enter")
+        await detail_facts(app, pilot)
+        detail = app.screen
+        await pilot.press("o", "slash", "t")
+        assert app.screen is detail
+        assert app.test_filter == TestFilter()
+        assert shown(tables(app))
+        keys = {k for k, b in app.active_bindings.items() if b.binding.show}
+        assert keys == {"escape", "y", "n", "N", "f", "a", "x", "question_mark", "q"}
 
 
 def status(app: DashboardApp) -> RunStatus:
