@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.types import LoggingMessageNotificationParams
+
+from tests.toolkit import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "mcp_service.cli", "serve"]
@@ -53,12 +54,19 @@ def start_http_server(db_url: str, log: Path, **env_extra: str) -> HttpServer:
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while not (found := READY.search(log.read_text())):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.02)  # polling a subprocess's log for readiness, under a deadline
+
+    def started() -> re.Match[str] | None:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited:\n{log.read_text()[-3000:]}")
+        return READY.search(log.read_text())
+
+    try:
+        until_sync(started, "the server to start")
+    except AssertionError:
+        process.kill()
+        raise
+    found = started()
+    assert found is not None
     return HttpServer(found.group(1), log, process)
 
 

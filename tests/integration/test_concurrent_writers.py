@@ -20,7 +20,7 @@ from mcp_service.errors import ValidationError
 from mcp_service.limits import Limits
 from mcp_service.models import Client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
-from tests.toolkit import Step
+from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("resilience")]
 
@@ -83,17 +83,17 @@ async def test_a_session_cannot_open_while_its_client_is_being_revoked(
 
 async def wait_for_a_lock_wait(engine: AsyncEngine, task: asyncio.Task[object]) -> None:
     """Until some backend of this database waits on a lock (fails if `task` ends first)."""
-    for _ in range(500):
+
+    async def waiting() -> bool:
         assert not task.done(), "the writer did not wait for the row lock"
-        waiting = await fetch_value(
+        count = await fetch_value(
             engine,
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
-        if waiting:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no backend ever waited on a lock")
+        return bool(count)
+
+    await until(waiting, "a backend waiting on a lock")
 
 
 @pytest.mark.postgresql_only

@@ -39,7 +39,7 @@ from tests.integration.conftest import (
     make_settings,
     stored_json,
 )
-from tests.toolkit import Step, result_of
+from tests.toolkit import Step, result_of, until
 
 pytestmark = pytest.mark.integration
 
@@ -279,11 +279,11 @@ class TestMCPServiceRealisticIntegration:
         try:
             other = (await quick.register_client(f"{tag} idle", "readonly")).client
             idle = await quick.create_session(other.client_id)
-            for _ in range(100):
-                if (await quick.get_session(idle.session_id)).status == "expired":
-                    break
-                await asyncio.sleep(0.05)
-            assert (await quick.get_session(idle.session_id)).status == "expired"
+
+            async def idle_expired() -> bool:
+                return (await quick.get_session(idle.session_id)).status == "expired"
+
+            await until(idle_expired, "the idle session to expire")
         finally:
             await quick.shutdown()
         step("Background expiry task expired an idle session")

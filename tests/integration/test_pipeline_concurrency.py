@@ -33,7 +33,7 @@ from mcp_service.permissions import Permission
 from mcp_service.pipeline import load_caller
 from mcp_service.tools import Tool, ToolContext
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
-from tests.toolkit import Step, result_of
+from tests.toolkit import Step, result_of, until
 
 pytestmark = pytest.mark.integration
 
@@ -126,8 +126,7 @@ async def test_a_failed_group_commit_reaches_every_waiting_caller_and_commits_no
         )
         for s in [doomed, healthy] * 10
     ]
-    while entered < 20:
-        await asyncio.sleep(0.01)
+    await until(lambda: entered == 20, "all 20 calls inside the tool")
     # Rows naming a session that no longer exists break the foreign key: the whole batch fails.
     async with raw_db.begin() as conn:
         await conn.execute(text("DELETE FROM sessions WHERE id = :id"), {"id": doomed.session_id})
