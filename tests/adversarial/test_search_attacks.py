@@ -56,3 +56,47 @@ async def test_repeated_token_searches_finish_within_their_deadline(
         c=abuser.client_id,
     )
     assert [r.status for r in rows] == ["success", "success"]
+
+
+# 17 words sharing prefixes, all in the title (so FTS5 matches every document), none in the
+# body: one regular expression alternating them once scanned each 100,000-character body at
+# 0.23 s a document, in a thread that held the GIL past the call's deadline.
+PREFIX_WORDS = " ".join("a" * k + "b" for k in range(1, 18))
+PREFIX_DOCUMENTS = 60
+
+
+async def test_snippets_of_many_long_documents_stay_within_the_deadline(
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
+) -> None:
+    abuser, victim = await register("snippet abuser"), await register("victim", "readonly")
+    # The abuser's byte budget is raised so the documents go in quickly; the deadline is 5 s
+    # (60 documents cost ~14 s of snippets before).
+    server = serve(MCP_TOOL_TIMEOUT="5", MCP_LIMITS_BASIC="request_bytes_per_second=100000000")
+    body = "a" * 99_990
+    async with (
+        mcp_client(server.url, abuser.api_key) as bad,
+        mcp_client(server.url, victim.api_key) as good,
+    ):
+        for _ in range(PREFIX_DOCUMENTS):
+            added = await bad.call_tool("corpus_add", {"title": PREFIX_WORDS, "body": body})
+            assert not added.is_error, added.content
+        step(f"{PREFIX_DOCUMENTS} documents of 99,990 characters, titled with 17 prefix words")
+        query = {"query": PREFIX_WORDS, "limit": 100}
+        attack = asyncio.create_task(bad.call_tool("corpus_search", query))
+        echoed = await good.call_tool("echo", {"message": "here"})
+        found = await attack
+    assert not echoed.is_error
+    assert not found.is_error, found.content
+    assert found.structured_content["total"] == PREFIX_DOCUMENTS
+    hits = found.structured_content["results"]
+    assert len(hits) == PREFIX_DOCUMENTS
+    # No word of the query is in a body: every snippet is the body's start, 100 characters
+    # and the 20 that finish the word the window cut (a word is completed that far at most).
+    assert {hit["snippet"] for hit in hits} == {"a" * 120 + "…"}
+    step("The search answered every match with a bounded snippet, within its deadline")
+    rows = await fetch_all(
+        raw_db,
+        "SELECT status FROM tool_executions WHERE client_id = :c AND tool_name = 'corpus_search'",
+        c=abuser.client_id,
+    )
+    assert [r.status for r in rows] == ["success"]
