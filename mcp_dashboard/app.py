@@ -457,7 +457,9 @@ class DashboardApp(App[int]):
         header.show(state, self.scope, now)
         selected = state.tests.get(self.selected) if self.selected else None
         self.query_one(StatusLine).show(state, selected, now)
-        if state is not self._rendered or self._redraw:
+        # `behind`: a pane still waits for its turn (panes take turns while a run streams);
+        # without this frame it would wait for the next event, minutes for a slow test.
+        if state is not self._rendered or self._redraw or grid.behind:
             dirty, self._dirty = self._dirty, set()
             self._redraw = False
             # Someone else set `state` (a test, a snapshot): let the grid compare states.

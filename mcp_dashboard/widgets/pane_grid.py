@@ -144,6 +144,7 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._shown_state = RunState()
         self._frame = 0
         self._folder = ""
+        self._every_pane = False  # the next frame redraws every pane, turn or not
 
     def compose(self) -> ComposeResult:
         yield self.nothing_shown
@@ -166,10 +167,22 @@ class PaneGrid(VerticalScroll, can_focus=False):
         self._shown_state = RunState()
 
     def set_filter(self, test_filter: TestFilter) -> None:
+        """A key the user pressed: the next frame shows its effect in every pane, even
+        while a run streams (when panes otherwise wait for their turn)."""
         if test_filter != self.test_filter:
             self.test_filter = test_filter
+            self._every_pane = True
             for pane in self.panes.values():
                 pane.invalidate()
+
+    @property
+    def behind(self) -> bool:
+        """Some pane does not show its tests yet (it waits for its turn): the app must draw
+        another frame even if no event arrives (a test that runs for minutes)."""
+        return any(
+            pane.stale or (pane.list_stale and path in self.layout_now.open)
+            for path, pane in self.panes.items()
+        )
 
     def show(self, state: RunState, changed: Iterable[str] | None = None) -> None:
         """Bring the panes up to date with `state`, where only the `changed` tests differ
@@ -212,11 +225,14 @@ class PaneGrid(VerticalScroll, can_focus=False):
         if nothing:
             self.nothing_shown.update(f"No test matches: {self.test_filter.describe()}.")
         _show(self.nothing_shown, nothing)
+        self._every_pane = False
 
     def _turn(self, index: int) -> bool:
         """While a run streams, the pane at `index` is redrawn every LIST_EVERY frames (its
         turn); otherwise every frame."""
-        return not self._run_active or (self._frame + index) % LIST_EVERY == 0
+        if self._every_pane or not self._run_active:
+            return True
+        return (self._frame + index) % LIST_EVERY == 0
 
     def _forget(self, nodeid: str) -> None:
         path = self._group_of.pop(nodeid, None)

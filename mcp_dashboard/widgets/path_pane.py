@@ -149,6 +149,11 @@ class PathPane(Vertical):
     def stale(self) -> bool:
         return self._stale
 
+    @property
+    def list_stale(self) -> bool:
+        """The list on screen is older than the members (`draw_tests` has not run since)."""
+        return self._list_stale
+
     def update(
         self, test_filter: TestFilter, run_active: bool, stats: PathStats, folder: str = ""
     ) -> GroupSummary:

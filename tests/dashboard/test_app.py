@@ -404,6 +404,53 @@ async def test_filter_and_failures_only_show_an_indicator_and_count_what_they_sh
         assert not shown(indicators)
 
 
+async def test_o_and_the_filter_take_effect_in_every_pane_while_a_run_waits(
+    tmp_path: Path,
+) -> None:
+    """Found on attrs under tmux: `o` during a run left a finished pane unfiltered (its
+    title `33/33`, every passed test listed) until more events came; with the run held at
+    the gate, forever. While a run streams panes are redrawn in turns, and the key's one
+    frame reached only the panes whose turn it was."""
+    async with gated(tmp_path) as (app, pilot, gate):
+        app.draw()  # the state at the gate on screen; no event arrives until it opens
+        await pilot.press("o")
+        app.draw()  # the one frame the key asks for
+        titles = {p: s.summary.text(60).plain for p, s in grid(app).panes.items()}
+        assert titles["gate"].startswith("✗ gate  1 of 2 shown  ✗1  ")
+        assert shown_tests(app) == {f"{GATE}test_fails_before_the_gate"}
+        assert pane_lines(app, "gate") == [
+            "✗ test_fails_before_the_gate",
+            "  ✓ failing before the gate",
+        ]
+        await pilot.press("o", "slash", *"after")
+        app.draw()
+        assert shown_tests(app) == {f"{GATE}test_after_the_gate"}
+        assert (
+            pane(app, "gate/test_gate.py")
+            .summary.text(60)
+            .plain.startswith("◌ gate/test_gate.py  1 of 1 shown")
+        )
+        gate.touch()
+        await finished(app, pilot)
+
+
+async def test_a_pane_waiting_for_its_turn_is_drawn_without_another_event(
+    tmp_path: Path,
+) -> None:
+    """Panes redraw in turns while a run streams; one whose turn has not come when the
+    events stop (a test that runs for minutes) is drawn on the next frames anyway."""
+    async with gated(tmp_path) as (app, pilot, gate):
+        panes = grid(app)
+        await until(lambda: len(panes.panes) == 2, "the two panes", pilot=pilot)
+        for pane_ in panes.panes.values():
+            pane_.invalidate()  # as an event off their turn leaves them
+        assert panes.behind
+        await until(lambda: not panes.behind, "every pane drawn", pilot=pilot)
+        assert not any(p.stale or p.list_stale for p in panes.panes.values())
+        gate.touch()
+        await finished(app, pilot)
+
+
 async def test_enter_opens_the_failure_and_y_copies_its_traceback(tmp_path: Path) -> None:
     async with dashboard(tmp_path, "outcomes", "-k", "test_fail") as (app, pilot):
         await finished(app, pilot)
