@@ -37,25 +37,40 @@ class GroupSummary:
     status: TestStatus  # the icon: failed, running, passed or pending
 
     def text(self, width: int, *, folded: bool = False) -> Text:
-        """`✗ name  57/58  ✗1 ✓56  0.52s`, the name shortened first when it does not fit.
+        """`✗ name  57/58  ✗1 ✓56  0.52s`. The name is what tells panes apart, so when the
+        line is too narrow the rest gives way first: the time, then `of 58 shown` shortens,
+        then the progress; the name is shortened only when even its counts leave no room.
         `folded` (one line in compact mode): no time, and no `58/58` once all have run."""
         icon, style = ICONS[self.status]
         shown = self.counts.total
-        rest = Text()
+        progress = ""
+        short = ""
         if self.filtered:
-            rest.append(f"  {shown} of {self.total} shown", style="bold")
+            progress = f"  {shown} of {self.total} shown"
+            short = f"  {shown} of {self.total}"
         elif not folded or self.counts.done < shown:
-            rest.append(f"  {self.counts.done}/{shown}", style="bold")
+            progress = short = f"  {self.counts.done}/{shown}"
         counts = counts_text(self.counts)
-        if counts:
-            rest.append("  ").append_text(counts)
-        if self.duration and not folded:
-            rest.append(f"  {duration(self.duration)}", style="dim")
+        time = f"  {duration(self.duration)}" if self.duration and not folded else ""
+        choices = [(progress, time), (progress, ""), (short, ""), ("", "")]
+        rests = [_rest(p, counts, t) for p, t in choices]
+        rest = next((r for r in rests if len(self.name) + 2 + r.cell_len <= width), rests[-1])
         name_width = max(4, width - 2 - rest.cell_len)
         title = Text.assemble((icon, style), " ", (fit_group(self.name, name_width), style))
         title.append_text(rest)
         title.truncate(width)
         return title
+
+
+def _rest(progress: str, counts: Text, time: str) -> Text:
+    """What follows a title's name: progress (bold), counts, time (dim)."""
+    rest = Text()
+    rest.append(progress, style="bold")
+    if counts:
+        rest.append("  ").append_text(counts)
+    if time:
+        rest.append(time, style="dim")
+    return rest
 
 
 def group_status(counts: Counts, run_active: bool) -> TestStatus:

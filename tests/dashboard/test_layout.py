@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_dashboard.status import RunStatus
+from mcp_dashboard.state import Counts
+from mcp_dashboard.status import RunStatus, TestStatus
 from mcp_dashboard.widgets.pane_grid import Layout, columns_for
+from mcp_dashboard.widgets.path_pane import GroupSummary
 from mcp_dashboard.widgets.status_line import StatusLine
 from mcp_dashboard.widgets.test_list import MAX_LINES
 from tests.dashboard.pilot import (
@@ -166,3 +168,25 @@ async def test_after_the_run_an_open_pane_takes_the_lines_nobody_uses(tmp_path: 
         assert listing.size.height == 22
         assert panes.virtual_size.height == panes.size.height  # filled, nothing to scroll
         assert len(listing.rows) == 23
+
+
+def test_a_narrow_title_keeps_its_name_and_gives_up_the_rest_first() -> None:
+    """Found on attrs at 80x24: two panes side by side (36 cells each) titled
+    `✗ test_…rs.py  33/33  ✗1 ✓32  84ms`, and with `o` on `✓ te….py  1 of 1 shown`: the
+    name, the one thing that tells panes apart, was cut to keep the time and the counts."""
+    counts = Counts(passed=32, failed=1)
+    plain = GroupSummary("test_converters.py", counts, 0.084, 33, False, TestStatus.FAILED)
+    assert [plain.text(width).plain for width in (60, 36, 30, 20)] == [
+        "✗ test_converters.py  33/33  ✗1 ✓32  84ms",
+        "✗ test_converters.py  33/33  ✗1 ✓32",
+        "✗ test_converters.py  ✗1 ✓32",
+        "✗ test…rs.py  ✗1 ✓32",  # only now is the name shortened
+    ]
+    one = Counts(passed=1)
+    filtered = GroupSummary("test_3rd_party.py", one, 0.637, 1, True, TestStatus.PASSED)
+    assert [filtered.text(width).plain for width in (60, 37, 31, 24)] == [
+        "✓ test_3rd_party.py  1 of 1 shown  ✓1  637ms",
+        "✓ test_3rd_party.py  1 of 1 shown  ✓1",
+        "✓ test_3rd_party.py  1 of 1  ✓1",
+        "✓ test_3rd_party.py  ✓1",
+    ]
