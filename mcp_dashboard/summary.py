@@ -20,6 +20,14 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def pytest_complaint(output: str) -> str:
+    """pytest's words on a usage error from its first `ERROR` line on: a missing path is
+    reported after pytest's session header, which says nothing about it."""
+    lines = output.rstrip().splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("ERROR")), 0)
+    return "\n".join(lines[first:])
+
+
 def elapsed(state: RunState, now: float | None = None) -> float:
     """Seconds since the run started; a finished run's length never changes."""
     if state.started_at is None:

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from mcp_dashboard.state import RunState
-from mcp_dashboard.summary import collection_headline, plural
+from mcp_dashboard.summary import collection_headline, plural, pytest_complaint
 
 
 def problems_text(state: RunState, paths: list[str]) -> Text | None:
@@ -27,7 +27,8 @@ def problems_text(state: RunState, paths: list[str]) -> Text | None:
         text.append(
             title.get(state.exit_status or 0, "pytest did not start") + "\n", style="bold red"
         )
-        text.append((state.output or state.reason).rstrip() + "\n")
+        said = (state.output or state.reason).rstrip()
+        text.append((pytest_complaint(said) if state.exit_status == 4 else said) + "\n")
     if state.finished and state.exit_status == 5:
         where = " ".join(paths) or state.rootdir or "this directory"
         text.append("No tests collected\n", style="bold yellow")

@@ -75,6 +75,20 @@ async def test_a_usage_error_is_shown_with_pytests_words(tmp_path: Path) -> None
         assert "__main__.py: error: unrecognized arguments: --no-such-option" in text
 
 
+async def test_a_missing_path_is_the_first_line_of_the_panel(tmp_path: Path) -> None:
+    """Found under tmux at 80x24: for a missing path pytest prints its session header
+    first, and the panel showed that header; the error itself was below the fold."""
+    async with dashboard(tmp_path, "no/such/dir", size=(80, 24)) as (app, pilot):
+        await finished(app, pilot)
+        assert header(app).startswith("USAGE ERROR file or directory not found: no/such/dir")
+        problems = [line.strip("│ ") for line in screen_lines(app)[2:4]]
+        assert problems == [
+            "pytest refused its arguments",
+            "ERROR: file or directory not found: no/such/dir",
+        ]
+        assert "test session starts" not in screen_text(app)
+
+
 async def test_a_collection_error_is_shown_with_file_line_and_message(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
