@@ -41,6 +41,10 @@ def help_text(sections: Sequence[Section], notes: Sequence[str]) -> Text:
 
 
 class HelpScreen(ModalScreen[None]):
+    # The list scrolls at 80x24: the keys (up, pagedown, end) must reach it. The app has
+    # no AUTO_FOCUS, so without this nothing on this screen has the focus.
+    AUTO_FOCUS = "#help"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close")
     ]

@@ -16,6 +16,7 @@ from mcp_dashboard.db_views.queries import Detail
 
 
 class RowDetailScreen(Screen[None]):
+    AUTO_FOCUS = "#detail"  # the keys scroll a long result (the app's AUTO_FOCUS is elsewhere)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", tooltip="back to the tables"),
     ]

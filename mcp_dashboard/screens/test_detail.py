@@ -56,6 +56,9 @@ def facts(test: TestState) -> list[str]:
 
 class TestDetailScreen(Screen[None]):
     __test__ = False  # not a pytest test class, despite the name
+    # A traceback is longer than the screen: up, pagedown and end scroll it. (The app has
+    # no AUTO_FOCUS; without this no key reached the scroll and only a mouse could.)
+    AUTO_FOCUS = "#detail"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", tooltip="back to the panes"),

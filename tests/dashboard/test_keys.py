@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Input
 
 from mcp_dashboard.app import DashboardApp
@@ -285,3 +286,34 @@ async def test_enter_on_a_folded_group_opens_it(tmp_path: Path) -> None:
         app.draw()
         await until(lambda: first in grid(app).layout_now.open, "the group to open", pilot=pilot)
         assert isinstance(pane(app, first).tests, TestList)
+
+
+async def test_the_keys_scroll_a_long_traceback_and_the_help_at_80x24(tmp_path: Path) -> None:
+    """Found under tmux at 80x24: pagedown and end did nothing on the detail screen or the
+    help, so a traceback past the first screen, and the help's last sections (the tables'
+    keys, tab), could be read only with a mouse: nothing on those screens had the focus."""
+    longrepr = "\n".join(f"E   line {i} of a long assertion diff" for i in range(200))
+    failing = phases("test_long", "failed", longrepr=longrepr)
+    events: list[Event] = [start(), collected(("test_long", "g")), *failing, finish(1)]
+    async with dashboard(tmp_path, autostart=False, size=(80, 24)) as (app, pilot):
+        app.state = reduce_all(events)
+        app.draw()
+        await pilot.pause()
+        app.open_test(next(iter(app.state.order)))
+        await until(lambda: app.screen.query("#detail"), "the detail", pilot=pilot)
+        assert isinstance(app.screen, TestDetailScreen)
+        body = app.screen.query_one("#detail", VerticalScroll)
+        await until(lambda: body.max_scroll_y > 0, "the traceback to overflow", pilot=pilot)
+        assert app.screen.focused is body
+        await pilot.press("end")
+        await until(lambda: body.scroll_y == body.max_scroll_y, "the end", pilot=pilot)
+        await pilot.press("home")
+        await until(lambda: body.scroll_y == 0, "the top", pilot=pilot)
+        await pilot.press("escape", "question_mark")
+        await until(lambda: app.screen.query("#help"), "the help", pilot=pilot)
+        assert isinstance(app.screen, HelpScreen)
+        keys = app.screen.query_one("#help", VerticalScroll)
+        await until(lambda: keys.max_scroll_y > 0, "the help to overflow 24 lines", pilot=pilot)
+        assert app.screen.focused is keys
+        await pilot.press("end")
+        await until(lambda: keys.scroll_y == keys.max_scroll_y, "the help's end", pilot=pilot)
