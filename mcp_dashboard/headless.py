@@ -27,6 +27,7 @@ from mcp_dashboard.status import OUTCOMES, RunStatus, TestStatus
 from mcp_dashboard.summary import closing_line, plural
 
 WIDTH = 80
+GROUP_WIDTH = 40  # the table's group column at most; a longer path keeps its end
 LABELS = {
     TestStatus.PASSED: "PASSED",
     TestStatus.FAILED: "FAILED",
@@ -345,49 +346,58 @@ def _message(test: TestState) -> str:
     return " - " + crash.message.splitlines()[0]
 
 
-def path_table(state: RunState) -> list[str]:
-    """The per-group table as aligned text rows (header, groups, total)."""
-    header = ["group", "tests", *OUTCOMES, "not run", "total", "slowest"]
+def path_table(state: RunState, width: int = WIDTH) -> list[str]:
+    """The per-group table as aligned text rows (header, groups, total), in `width` columns
+    as pytest's own lines are: an outcome column that is 0 on every row is left out (as
+    pytest's closing line leaves out a count of 0; passed and failed always stay), a long
+    group keeps the end of its path, and the slowest test's name is cut to fit, or left
+    out when there is no room for it."""
+    counted = [s.counts for s in state.path_stats()]
+    outcomes = [
+        o for o in OUTCOMES if o in (TestStatus.PASSED, TestStatus.FAILED) or state.counts.of(o)
+    ]
+    not_run = state.counts.pending + state.counts.running + state.counts.interrupted
+    header = ["group", "tests", *outcomes, *(["not run"] if not_run else []), "total"]
     rows: list[list[str]] = []
-    for stats in state.path_stats():
-        c = stats.counts
-        slowest = "-"
+    slowest: list[str] = []
+    for stats, c in zip(state.path_stats(), counted, strict=True):
+        name = stats.name if len(stats.name) <= GROUP_WIDTH else "…" + stats.name[1 - GROUP_WIDTH :]
+        cells = [name, str(c.total), *(str(c.of(o)) for o in outcomes)]
+        if not_run:
+            cells.append(str(c.pending + c.running + c.interrupted))
+        rows.append([*cells, f"{stats.duration:.2f}s"])
+        name = ""
         if stats.slowest:
             test = state.tests.get(stats.slowest)
             name = test.name if test is not None and test.name else _tail(stats.slowest)
-            slowest = f"{stats.slowest_duration:.2f}s {name}"
-        rows.append(
-            [
-                stats.name,
-                str(c.total),
-                *(str(c.of(o)) for o in OUTCOMES),
-                str(c.pending + c.running + c.interrupted),
-                f"{stats.duration:.2f}s",
-                slowest,
-            ]
-        )
+            name = f"{stats.slowest_duration:.2f}s {name}"
+        slowest.append(name)
     c = state.counts
     overall = sum(s.duration for s in state.path_stats())
-    rows.append(
-        [
-            "all",
-            str(c.total),
-            *(str(c.of(o)) for o in OUTCOMES),
-            str(c.pending + c.running + c.interrupted),
-            f"{overall:.2f}s",
-            "",
-        ]
-    )
+    total_row = ["all", str(c.total), *(str(c.of(o)) for o in outcomes)]
+    rows.append([*total_row, *([str(not_run)] if not_run else []), f"{overall:.2f}s"])
+    slowest.append("")
     table = [header, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
-    lines = []
-    for row in table:
-        cells = [
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = [
+        "  ".join(
             row[i].ljust(widths[i]) if i == 0 else row[i].rjust(widths[i])
             for i in range(len(widths))
-        ]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines
+        )
+        for row in table
+    ]
+    room = width - 1 - len(lines[0]) - 2  # pytest's lines end a column short of the width
+    if room < len("0.00s test_x"):
+        return lines
+    names = ["slowest", *slowest]
+    return [
+        f"{line}  {_fit(name, room)}".rstrip() if name else line
+        for line, name in zip(lines, names, strict=True)
+    ]
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _any_marked(state: RunState) -> bool:

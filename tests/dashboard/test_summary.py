@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_dashboard.events import CollectReport, Event, WarningRecorded
+from mcp_dashboard.headless import path_table
 from mcp_dashboard.state import CollectProblem, reduce_all
 from mcp_dashboard.summary import closing_line, collection_headline, verdict, what_happened
 from tests.dashboard.builders import began, collected, finish, phases, start
@@ -89,3 +90,32 @@ def test_a_collection_error_is_placed_at_its_file_and_line() -> None:
     assert collection_headline(missing) == (
         "broken/test_broken.py:3: ModuleNotFoundError: No module named 'nowhere'"
     )
+
+
+def test_the_ci_table_fits_80_columns_and_leaves_out_outcomes_nobody_had() -> None:
+    """Found on attrs: `--ci`'s table was 130 columns wide (nine count columns, most of them
+    all 0, and the slowest test's full name), so an 80-column terminal wrapped every row."""
+    slow = "test_a_parametrized_case_with_a_long_name[first-second-third]"
+    events = run(
+        collected((slow, "tests/test_a.py"), ("test_b", "tests/test_b.py")),
+        *phases(slow, duration=1.25),
+        *phases("test_b", "failed"),
+        finish(1, t=3.0),
+    )
+    lines = path_table(reduce_all(events))
+    assert [" ".join(line.split()) for line in lines] == [
+        "group tests passed failed total slowest",
+        "tests/test_a.py 1 1 0 1.45s 1.45s test_a_parametrized_case_…",
+        "tests/test_b.py 1 0 1 0.30s 0.30s test_b",
+        "all 2 1 1 1.75s",
+    ]
+    assert max(len(line) for line in lines) == 79  # pytest's width, the name cut to it
+    # A deep module keeps the end of its path; no room is left for the slowest test.
+    deep = "tests/unit/parsers/json/test_a_module_with_a_rather_long_name.py"
+    events = run(collected(("test_x", deep)), *phases("test_x"), finish(0, t=2.0))
+    lines = path_table(reduce_all(events))
+    assert [" ".join(line.split()) for line in lines] == [
+        "group tests passed failed total",
+        "…est_a_module_with_a_rather_long_name.py 1 1 0 0.30s",
+        "all 1 1 0 0.30s",
+    ]
