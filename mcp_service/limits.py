@@ -20,9 +20,11 @@ request_bytes_per_second=1048576"` changes a tier (any subset of the keys).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -221,3 +223,40 @@ class CallLimiter:
         """Forget budgets with nothing in flight: a new budget starts full, as they were."""
         for client_id in [c for c, b in self._budgets.items() if b.in_flight == 0]:
             del self._budgets[client_id]
+
+
+class WriteTurns:
+    """One writing tool at a time per client, on a database with one writer (SQLite).
+
+    SQLite's write lock is one queue for every client of the process (db.py): a
+    basic key keeping 8 `corpus_add` calls of 50 KB in flight held the queue
+    ahead of every other client's execution row, whose echo went from 8 ms to
+    49 ms at p50 and 171 ms at p99 (one answer took 659 ms). Taking its turn here
+    first, a client has at most one transaction in that queue; its other writing
+    calls wait here, within their own deadlines, behind nobody else's row.
+    """
+
+    def __init__(self) -> None:
+        self._turns: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, client_id: str, deadline_at: float) -> AsyncIterator[None]:
+        """Hold `client_id`'s turn; TimeoutError if it does not come by `deadline_at`."""
+        lock = self._turns.get(client_id)
+        if lock is None:
+            lock = self._turns[client_id] = asyncio.Lock()
+        self._waiting[client_id] = self._waiting.get(client_id, 0) + 1
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                await lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            left = self._waiting[client_id] - 1
+            if left:
+                self._waiting[client_id] = left
+            else:  # nobody holds or awaits it: forget it, memory stays bounded
+                del self._waiting[client_id], self._turns[client_id]

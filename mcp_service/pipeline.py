@@ -51,7 +51,7 @@ from mcp_service.errors import (
 )
 from mcp_service.failures import describe_failure
 from mcp_service.group_commit import Entry, ExecutionRecorder, write_entries
-from mcp_service.limits import CallLimiter
+from mcp_service.limits import CallLimiter, WriteTurns
 from mcp_service.models import (
     Client,
     ExecutionStatus,
@@ -204,6 +204,9 @@ class ToolPipeline:
         self.timeout = timeout
         self._services = services
         self.limiter = CallLimiter(services.settings.limits)
+        # SQLite has one writer for every client: each client queues its writing tools itself.
+        fair = db.is_sqlite and services.settings.limits.enabled
+        self.write_turns = WriteTurns() if fair else None
 
     async def execute(
         self,
@@ -304,9 +307,10 @@ class ToolPipeline:
     ) -> ExecutionRecord:
         try:
             if tool.writes:
-                row = await self._db.transaction(
-                    self._invoke_writing, call, tool, arguments, deadline, reporter
-                )
+                async with self._write_turn(call.client_id, deadline):
+                    row = await self._db.transaction(
+                        self._invoke_writing, call, tool, arguments, deadline, reporter
+                    )
                 return _record_of(row)
             if not tool.uses_database:  # no session to open and close
                 result = await self._invoke(call, tool, arguments, None, deadline, reporter)
@@ -329,6 +333,13 @@ class ToolPipeline:
             message = f"tool {tool.name} failed: {describe_failure(exc)}"
             await self._fail(call, ExecutionStatus.ERROR, ToolExecutionError(message), cause=exc)
         return await self._record(call, ExecutionStatus.SUCCESS, result=result)
+
+    def _write_turn(
+        self, client_id: str, deadline: Deadline
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        if self.write_turns is None:
+            return contextlib.nullcontext()
+        return self.write_turns.turn(client_id, deadline.at)
 
     async def _invoke_writing(
         self,

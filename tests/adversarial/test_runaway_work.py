@@ -9,6 +9,7 @@ tools here run a statement that would take hours on either engine
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -187,3 +188,65 @@ async def test_sigterm_during_a_runaway_statement_ends_the_server_with_exact_cou
     assert (session.status, session.request_count) == ("closed", 6)
     assert {r.session_id for r in rows} == {session.id}
     step("6 rows (the cancelled one too), all counted by the session closed after them")
+
+
+async def test_one_clients_writes_queue_behind_each_other_not_ahead_of_other_clients(
+    register: Register,
+    serve: StartServer,
+    tmp_path: Path,
+    raw_db: AsyncEngine,
+    database_url: str,
+    step: Step,
+) -> None:
+    """SQLite has one write lock for every client; one client holds one place in its queue.
+
+    Before: a basic key with 8 `corpus_add` calls in flight kept 8 transactions in
+    the queue ahead of every other client's execution row (another client's echo:
+    8 ms p50 idle, 49 ms p50 and 171 ms p99 under it). Here the abuser's first
+    writing call holds the lock until the test opens a gate; its two other calls
+    and the victim's echo row arrive meanwhile.
+    """
+    if sqlite_file(database_url) is None:
+        pytest.skip("PostgreSQL has no single write lock to queue on")
+    abuser, victim = await register("write hog"), await register("victim", "readonly")
+    report, gate = tmp_path / "queue.json", tmp_path / "gate"
+    server = serve(
+        MCP_TOOL_MODULES="tests.adversarial.write_queue_tools",
+        MCP_TOOL_TIMEOUT="120",
+        MCP_TEST_QUEUE=str(report),
+        MCP_TEST_GATE=str(gate),
+    )
+
+    def queue() -> dict[str, int]:
+        return json.loads(report.read_text()) if report.exists() else {"queued": 0, "turn": 0}
+
+    async with (
+        mcp_client(server.url, abuser.api_key, read_timeout=120) as bad,
+        mcp_client(server.url, victim.api_key, read_timeout=120) as good,
+    ):
+        first = asyncio.create_task(bad.call_tool("gated_write", {}))
+        await until(report.exists, "the first writing call to hold the write lock")
+        more = [asyncio.create_task(bad.call_tool("gated_write", {})) for _ in range(2)]
+        echo = asyncio.create_task(good.call_tool("echo", {"message": "served"}))
+        # Everyone has arrived: the abuser's two calls (in the lock's queue, or waiting for
+        # the abuser's turn) and the victim's row (in the lock's queue).
+        await until(
+            lambda: queue()["queued"] + max(queue()["turn"] - 1, 0) == 3,
+            "two more writing calls and the victim's row to wait",
+        )
+        assert queue() == {"queued": 1, "turn": 3}
+        step("While one writing call held the lock: only the victim's row queued for it")
+        gate.touch()
+        echoed = await echo
+        done = [await first, *[await call for call in more]]
+    assert echoed.structured_content == {"message": "served", "length": 6}
+    assert [result.structured_content for result in done] == [{"held": True}] * 3
+    # In commit order (rowid): the first call, the victim's echo, then the other two.
+    rows = await fetch_all(
+        raw_db,
+        "SELECT tool_name FROM tool_executions WHERE client_id IN (:a, :v) ORDER BY rowid",
+        a=abuser.client_id,
+        v=victim.client_id,
+    )
+    assert [r.tool_name for r in rows] == ["gated_write", "echo", "gated_write", "gated_write"]
+    step("The victim's row committed right after the call holding the lock")
