@@ -375,11 +375,14 @@ class DashboardApp(App[int]):
             index = 0 if direction > 0 else len(failures) - 1
         grid.reveal(failures[index])
 
-    def _focus_tests(self, *, first_failure: bool = False) -> None:
+    def _focus_tests(self, *, first_failure: bool = False, if_unfocused: bool = False) -> None:
         """Focus a test: the first failure (when a run ends), else the one last under the
-        cursor, else the first failure, else the first test."""
+        cursor, else the first failure, else the first test. `if_unfocused`: only if the
+        focus is still nowhere (a key may have put it somewhere since this was planned)."""
         if self.screen is not self.screen_stack[0]:
             return  # the detail or help screen is open: the panes wait
+        if if_unfocused and self.screen.focused is not None:
+            return
         grid = self.query_one(PaneGrid)
         failures = grid.failures()
         target = None if first_failure else self.selected
@@ -476,9 +479,10 @@ class DashboardApp(App[int]):
             self.call_after_refresh(self._focus_tests, first_failure=True)
         elif main.focused is not None and not main.focused.is_attached:
             main.set_focus(None)  # Textual could leave it on a removed pane (see PaneGrid)
-            self.call_after_refresh(self._focus_tests)
+            self.call_after_refresh(self._focus_tests, if_unfocused=True)
         elif main.focused is None and self.query_one(PaneGrid).panes:
-            self.call_after_refresh(self._focus_tests)
+            # After the refresh a `/` typed meanwhile has put the focus in the filter: keep it.
+            self.call_after_refresh(self._focus_tests, if_unfocused=True)
 
 
 # App keys that mean nothing on the detail and help screens.

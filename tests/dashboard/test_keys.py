@@ -317,3 +317,21 @@ async def test_the_keys_scroll_a_long_traceback_and_the_help_at_80x24(tmp_path: 
         assert app.screen.focused is keys
         await pilot.press("end")
         await until(lambda: keys.scroll_y == keys.max_scroll_y, "the help's end", pilot=pilot)
+
+
+async def test_slash_as_a_run_starts_keeps_the_focus_in_the_filter(tmp_path: Path) -> None:
+    """Seen once in the every-key test under load: `/` pressed as a new run's panes
+    appeared left the focus on a pane. With nothing focused, each frame planned to focus a
+    test after the refresh; `/` focused the filter in between, and the plan then took the
+    focus back, so the letters typed next went to the pane."""
+    async with dashboard(tmp_path, autostart=False) as (app, pilot):
+        app.state = four_groups("g1", "g2")
+        app.draw()
+        await until(lambda: isinstance(app.focused, TestList), "a test's focus", pilot=pilot)
+        app.screen.set_focus(None)  # as when a new run's panes replace the old ones
+        app.draw()  # plans a test's focus for after the refresh
+        await pilot.press("slash")  # before that refresh
+        await pilot.pause()
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"g2")
+        assert app.query_one("#filter", Input).value == "g2"
