@@ -14,13 +14,14 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx2
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService, ToolTimeoutError
 from mcp_service.db import sqlite_file
 from tests.adversarial import runaway_tools
-from tests.adversarial.conftest import Register, StartServer
+from tests.adversarial.conftest import ENVELOPE, Register, StartServer, headers, rpc
 from tests.faults.processes import mcp_client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
 from tests.toolkit import Step, text_of, until
@@ -250,3 +251,63 @@ async def test_one_clients_writes_queue_behind_each_other_not_ahead_of_other_cli
     )
     assert [r.tool_name for r in rows] == ["gated_write", "echo", "gated_write", "gated_write"]
     step("The victim's row committed right after the call holding the lock")
+
+
+async def test_clients_hanging_up_mid_write_leave_clean_rollbacks(
+    register: Register, serve: StartServer, tmp_path: Path, raw_db: AsyncEngine, step: Step
+) -> None:
+    """A client that closes its connection while its writing call holds a transaction.
+
+    The MCP SDK cancels the request's scope, and anyio cancels again at every
+    await while it is cancelled. Before, that cut the rollback short: each hang-up
+    logged SQLAlchemy's "Exception during reset" traceback and asyncio's "Task was
+    destroyed but it is pending!" for the dropped connection's close, and under a
+    flood of them another client's echo went from 24 ms to 530 ms at p99.
+    """
+    abuser, victim = await register("hang-up"), await register("victim", "readonly")
+    report, gate = tmp_path / "queue.json", tmp_path / "gate"
+    server = serve(
+        MCP_TOOL_MODULES="tests.adversarial.write_queue_tools",
+        MCP_TEST_QUEUE=str(report),
+        MCP_TEST_GATE=str(gate),
+    )
+    call = {"name": "gated_write", "arguments": {}, "_meta": ENVELOPE}
+    body = json.dumps(rpc("tools/call", call))
+    address = httpx2.URL(server.url)
+    hang_ups = 3
+    for n in range(hang_ups):
+        report.unlink(missing_ok=True)
+        _reader, writer = await asyncio.open_connection(address.host, address.port)
+        head = [
+            f"POST {address.path} HTTP/1.1",
+            f"host: {address.host}:{address.port}",
+            *(f"{k}: {v}" for k, v in headers(abuser.api_key, modern=True).items()),
+            "mcp-method: tools/call",
+            "mcp-name: gated_write",
+            f"content-length: {len(body)}",
+        ]
+        writer.write(("\r\n".join([*head, "", ""]) + body).encode())
+        await until(report.exists, f"call {n + 1} to hold its transaction")
+        writer.close()  # hang up: the call is cancelled inside its transaction
+
+        async def recorded(count: int = n + 1) -> bool:
+            rows = await fetch_all(
+                raw_db, "SELECT 1 FROM tool_executions WHERE client_id = :c", c=abuser.client_id
+            )
+            return len(rows) == count
+
+        await until(recorded, f"call {n + 1} to be recorded")
+    step(f"{hang_ups} clients hung up while their writing call held a transaction")
+    async with mcp_client(server.url, victim.api_key) as good:
+        echoed = await good.call_tool("echo", {"message": "served"})
+    assert echoed.structured_content == {"message": "served", "length": 6}
+    rows = await fetch_all(
+        raw_db,
+        "SELECT status, error_message FROM tool_executions WHERE client_id = :c",
+        c=abuser.client_id,
+    )
+    assert [tuple(r) for r in rows] == [("error", "cancelled")] * hang_ups
+    log = server.log_text()
+    for noise in ("Traceback", "Exception during reset", "Task was destroyed"):
+        assert noise not in log, log
+    step("Each was rolled back and recorded once as cancelled; nothing in the log")
