@@ -16,6 +16,7 @@ SCRIPTS = (
     "ci_overhead.py",
     "dashboard_latency.py",
     "stream_latency.py",
+    "trace_cost.py",
     "table_refresh.py",
     "key_check.py",
     "pipeline_throughput.py",

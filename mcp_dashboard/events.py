@@ -104,6 +104,21 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TestTrace:
+    """The trace a test runs in (tracing.py), sent by the process running it as it starts."""
+
+    __test__ = False
+
+    type: Literal["test_trace"] = "test_trace"
+    v: int = SCHEMA_VERSION
+    time: float
+    nodeid: str
+    trace_id: str
+    span_id: str
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Crash:
     path: str
     lineno: int | None = None
@@ -203,6 +218,7 @@ Event = (
     | CollectReport
     | TestStart
     | Step
+    | TestTrace
     | TestReport
     | WarningRecorded
     | RunFinish
@@ -218,6 +234,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CollectReport,
         TestStart,
         Step,
+        TestTrace,
         TestReport,
         WarningRecorded,
         RunFinish,

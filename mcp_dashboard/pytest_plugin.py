@@ -9,10 +9,10 @@ One object per role is registered at configure time. Without xdist,
 writes everything pytest reports to the controller (run start and finish,
 collection errors, test start, phase reports, warnings), so each report appears
 exactly once; each worker's `WorkerStream` writes what only workers see: the
-step lines, live, straight to the same file (appends of whole lines from several
-processes do not interleave on a local file system), and the first worker (gw0)
-the collected test list with markers and locations, which the controller never
-receives.
+step lines and each test's trace (tracing.py), live, straight to the same file
+(appends of whole lines from several processes do not interleave on a local file
+system), and the first worker (gw0) the collected test list with markers and
+locations, which the controller never receives.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ from mcp_dashboard.events import (
     Step,
     TestReport,
     TestStart,
+    TestTrace,
     WarningRecorded,
     clip,
     encode,
 )
+from mcp_dashboard.tracing import TestSpans, TraceIds
 
 EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
 STEP_LOGGER = "mcp.steps"
@@ -166,6 +168,8 @@ class _Stream:
     def __init__(self, config: pytest.Config, path: str) -> None:
         self.config = config
         self.writer = _Writer(path)
+        self.spans = TestSpans()
+        self.trace: TraceIds | None = None  # the running test's
         self.worker: str | None = None
         self.handler: _StepHandler | None = None
 
@@ -182,28 +186,48 @@ class _Stream:
         if not logger.isEnabledFor(logging.INFO):
             logger.setLevel(logging.INFO)
         logger.addHandler(self.handler)
+        self.trace = self.spans.begin_test()
         try:
             return (yield)
         finally:
+            self.spans.end_test()
             logger.removeHandler(self.handler)
             logger.setLevel(level)
             self.handler = None
+            self.trace = None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self) -> None:
-        self._phase("setup")
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        # Here, not as the protocol starts: after pytest's own "test started" (logstart).
+        if self.trace is not None:
+            self.writer.write(
+                TestTrace(
+                    time=time.time(),
+                    nodeid=item.nodeid,
+                    trace_id=self.trace.trace_id,
+                    span_id=self.trace.span_id,
+                    worker=self.worker,
+                )
+            )
+        return (yield from self._phase("setup"))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self) -> None:
-        self._phase("call")
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self) -> Generator[None, None, None]:
+        return (yield from self._phase("call"))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self) -> None:
-        self._phase("teardown")
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self) -> Generator[None, None, None]:
+        return (yield from self._phase("teardown"))
 
-    def _phase(self, when: str) -> None:
+    def _phase(self, when: str) -> Generator[None, None, None]:
+        """The phase's steps are labelled with it, and it runs in a child span of the test's."""
         if self.handler is not None:
             self.handler.when = when
+        self.spans.begin_phase()
+        try:
+            return (yield)
+        finally:
+            self.spans.end_phase()
 
     # -- the collected tests ---------------------------------------------------
 

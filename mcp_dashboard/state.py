@@ -37,6 +37,7 @@ from mcp_dashboard.events import (
     TestHistory,
     TestReport,
     TestStart,
+    TestTrace,
     WarningRecorded,
 )
 from mcp_dashboard.status import OUTCOMES, STATUSES, RunStatus, TestStatus, is_failed, is_final
@@ -147,6 +148,7 @@ class TestState:
     started_at: float | None = None
     finished_at: float | None = None
     history: TestHistory | None = None
+    trace_id: str = ""  # the W3C trace the test ran in (its last run, if pytest ran it again)
 
     @property
     def finished(self) -> bool:
@@ -515,6 +517,15 @@ def _on_step(state: RunState, e: Step) -> RunState:
     )
 
 
+def _on_test_trace(state: RunState, e: TestTrace) -> RunState:
+    state = _started(state)
+    old = state.tests.get(e.nodeid)
+    test = old or _new_test(e.nodeid)
+    if test.trace_id == e.trace_id:
+        return state
+    return _put(state, old, _evolve(test, trace_id=e.trace_id, worker=test.worker or e.worker))
+
+
 def _on_test_report(state: RunState, e: TestReport) -> RunState:
     state = _started(state)
     old = state.tests.get(e.nodeid)
@@ -613,6 +624,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     Collection: _on_collection,
     CollectReport: _on_collect_report,
     TestStart: _on_test_start,
+    TestTrace: _on_test_trace,
     Step: _on_step,
     TestReport: _on_test_report,
     WarningRecorded: _on_warning,

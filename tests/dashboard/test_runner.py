@@ -67,12 +67,12 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
     assert (error_test.file, error_test.line, error_test.name) == (OUT, line, "test_error_in_setup")
     assert error_test.markers == ("integration", "critical_path")  # closest first
 
-    # Per test: start, then its phases in order; steps between start and the call report.
+    # Per test: start, its trace, then its phases in order; steps between start and the call report.
     for nodeid in order:
         mine = [e for e in rec.events if getattr(e, "nodeid", None) == nodeid]
         shape = [(e.type, getattr(e, "when", None)) for e in mine if e.type != "step"]
         phases = [w for t, w in shape if t == "test_report"]
-        assert shape[0] == ("test_start", None)
+        assert shape[:2] == [("test_start", None), ("test_trace", None)]
         assert phases in (["setup", "call", "teardown"], ["setup", "teardown"])
     reports = {(e.nodeid, e.when): e for e in rec.of(TestReport)}
     assert len(reports) == len(rec.of(TestReport)) == 23  # 7 x 3 phases + 2
@@ -325,6 +325,7 @@ async def test_a_truncated_last_line_is_counted(workdir: Path) -> None:
         "run_start",
         "collection",
         "test_start",
+        "test_trace",
         "test_report",
         "run_finish",
     ]
