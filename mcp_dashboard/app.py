@@ -39,6 +39,7 @@ from mcp_dashboard.screens.test_detail import TestDetailScreen
 from mcp_dashboard.state import RunState, reduce
 from mcp_dashboard.status import RunStatus, needs_rerun
 from mcp_dashboard.summary import plural
+from mcp_dashboard.widgets.filter_field import FilterField
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.pane_grid import PaneGrid, changed_tests
 from mcp_dashboard.widgets.path_pane import GroupLine  # its keys are listed in the help
@@ -150,7 +151,9 @@ class DashboardApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
-        yield Input(placeholder="filter tests by name (enter: keep, escape: clear)", id="filter")
+        yield FilterField(
+            placeholder="filter tests by name (enter: keep, escape: clear)", id="filter"
+        )
         yield Static(id="indicators")
         yield ProblemsPanel(id="problems")
         yield PaneGrid(id="panes")

@@ -30,6 +30,7 @@ from tests.dashboard.pilot import (
     gated,
     grid,
     pane,
+    screen_lines,
     waiting_at_the_gate,
 )
 from tests.dashboard.suites import many_modules
@@ -335,3 +336,22 @@ async def test_slash_as_a_run_starts_keeps_the_focus_in_the_filter(tmp_path: Pat
         assert isinstance(app.focused, Input)
         await pilot.press(*"g2")
         assert app.query_one("#filter", Input).value == "g2"
+
+
+async def test_the_footer_offers_enter_and_escape_while_the_filter_is_typed(
+    tmp_path: Path,
+) -> None:
+    """Found under tmux: typing in the filter, the footer was empty (every key it lists is
+    a letter, and letters are text there), so nothing said how to get out."""
+    async with dashboard(tmp_path, autostart=False, size=(80, 24)) as (app, pilot):
+        app.state = four_groups("g1", "g2")
+        app.draw()
+        await until(lambda: isinstance(app.focused, TestList), "a test's focus", pilot=pilot)
+        await until(lambda: "q Quit" in screen_lines(app)[-1], "the footer", pilot=pilot)
+        footer = screen_lines(app)[-1]
+        await pilot.press("slash", "g")
+        await until(lambda: screen_lines(app)[-1] != footer, "the footer to change", pilot=pilot)
+        assert screen_lines(app)[-1].split() == ["⏎", "Keep", "filter", "esc", "All", "tests"]
+        await pilot.press("enter")
+        await until(lambda: screen_lines(app)[-1] == footer, "the app's keys again", pilot=pilot)
+        assert app.test_filter.text == "g"
