@@ -31,6 +31,9 @@ from typing import Any
 from mcp_service.errors import RateLimitedError, ValidationError
 from mcp_service.permissions import Tier
 
+# Database-reading calls of one client that run at once (ClientTurns).
+READ_PLACES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class TierLimits:
@@ -225,38 +228,49 @@ class CallLimiter:
             del self._budgets[client_id]
 
 
-class WriteTurns:
-    """One writing tool at a time per client, on a database with one writer (SQLite).
+class ClientTurns:
+    """At most `places` calls of a kind at once per client; the others wait their client's turn.
 
-    SQLite's write lock is one queue for every client of the process (db.py): a
-    basic key keeping 8 `corpus_add` calls of 50 KB in flight held the queue
-    ahead of every other client's execution row, whose echo went from 8 ms to
-    49 ms at p50 and 171 ms at p99 (one answer took 659 ms). Taking its turn here
-    first, a client has at most one transaction in that queue; its other writing
-    calls wait here, within their own deadlines, behind nobody else's row.
+    Used for the work that clients share and that one client's in-flight limit
+    does not make fair (`ToolPipeline`):
+
+    - writing tools on SQLite, one place: SQLite's write lock is one queue for
+      every client of the process (db.py). A basic key keeping 8 `corpus_add`
+      calls of 50 KB in flight held that queue ahead of every other client's
+      execution row, whose echo went from 8 ms to 49 ms at p50 and 171 ms at p99
+      (one answer 659 ms);
+    - tools that read the database, READ_PLACES places, on every engine: a
+      basic key keeping 8 searches of 100 long documents in flight on
+      PostgreSQL took the CPU from everyone (another client's echo at 11x its
+      idle p50, 10x its p99; with one search at a time 1.6x and 2.7x), and 16
+      of them would hold most of the connection pool.
+
+    A call waits for its turn within its own deadline (TimeoutError at it), and
+    only behind calls of its own client.
     """
 
-    def __init__(self) -> None:
-        self._turns: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+    def __init__(self, places: int) -> None:
+        self.places = places
+        self._turns: dict[str, asyncio.Semaphore] = {}
+        self._waiting: dict[str, int] = {}  # calls holding or awaiting a turn, per client
 
     @contextlib.asynccontextmanager
     async def turn(self, client_id: str, deadline_at: float) -> AsyncIterator[None]:
-        """Hold `client_id`'s turn; TimeoutError if it does not come by `deadline_at`."""
-        lock = self._turns.get(client_id)
-        if lock is None:
-            lock = self._turns[client_id] = asyncio.Lock()
+        """Hold one of `client_id`'s places; TimeoutError if none comes by `deadline_at`."""
+        places = self._turns.get(client_id)
+        if places is None:
+            places = self._turns[client_id] = asyncio.Semaphore(self.places)
         self._waiting[client_id] = self._waiting.get(client_id, 0) + 1
         try:
             async with asyncio.timeout_at(deadline_at):
-                await lock.acquire()
+                await places.acquire()
             try:
                 yield
             finally:
-                lock.release()
+                places.release()
         finally:
             left = self._waiting[client_id] - 1
             if left:
                 self._waiting[client_id] = left
-            else:  # nobody holds or awaits it: forget it, memory stays bounded
+            else:  # nobody holds or awaits a place: forget it, memory stays bounded
                 del self._waiting[client_id], self._turns[client_id]

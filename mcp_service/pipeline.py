@@ -51,7 +51,7 @@ from mcp_service.errors import (
 )
 from mcp_service.failures import describe_failure
 from mcp_service.group_commit import Entry, ExecutionRecorder, write_entries
-from mcp_service.limits import CallLimiter, WriteTurns
+from mcp_service.limits import READ_PLACES, CallLimiter, ClientTurns
 from mcp_service.models import (
     Client,
     ExecutionStatus,
@@ -204,9 +204,11 @@ class ToolPipeline:
         self.timeout = timeout
         self._services = services
         self.limiter = CallLimiter(services.settings.limits)
-        # SQLite has one writer for every client: each client queues its writing tools itself.
-        fair = db.is_sqlite and services.settings.limits.enabled
-        self.write_turns = WriteTurns() if fair else None
+        # Work every client shares: each client queues its own calls for it (limits.ClientTurns).
+        # SQLite has one writer for all; every engine has one CPU and one pool for all readers.
+        fair = services.settings.limits.enabled
+        self.write_turns = ClientTurns(1) if fair and db.is_sqlite else None
+        self.read_turns = ClientTurns(READ_PLACES) if fair else None
 
     async def execute(
         self,
@@ -307,7 +309,7 @@ class ToolPipeline:
     ) -> ExecutionRecord:
         try:
             if tool.writes:
-                async with self._write_turn(call.client_id, deadline):
+                async with self._turn(self.write_turns, call.client_id, deadline):
                     row = await self._db.transaction(
                         self._invoke_writing, call, tool, arguments, deadline, reporter
                     )
@@ -315,7 +317,8 @@ class ToolPipeline:
             if not tool.uses_database:  # no session to open and close
                 result = await self._invoke(call, tool, arguments, None, deadline, reporter)
             else:
-                async with self._db.read() as db:
+                turn = self._turn(self.read_turns, call.client_id, deadline)
+                async with turn, self._db.read() as db:
                     result = await self._invoke(call, tool, arguments, db, deadline, reporter)
         except TimeoutError:
             await self._fail(call, ExecutionStatus.TIMEOUT, _timed_out(tool, deadline))
@@ -334,12 +337,13 @@ class ToolPipeline:
             await self._fail(call, ExecutionStatus.ERROR, ToolExecutionError(message), cause=exc)
         return await self._record(call, ExecutionStatus.SUCCESS, result=result)
 
-    def _write_turn(
-        self, client_id: str, deadline: Deadline
+    @staticmethod
+    def _turn(
+        turns: ClientTurns | None, client_id: str, deadline: Deadline
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        if self.write_turns is None:
+        if turns is None:
             return contextlib.nullcontext()
-        return self.write_turns.turn(client_id, deadline.at)
+        return turns.turn(client_id, deadline.at)
 
     async def _invoke_writing(
         self,

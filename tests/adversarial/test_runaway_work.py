@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService, ToolTimeoutError
 from mcp_service.db import sqlite_file
+from mcp_service.limits import READ_PLACES
 from tests.adversarial import runaway_tools
 from tests.adversarial.conftest import ENVELOPE, Register, StartServer, headers, rpc
 from tests.faults.processes import mcp_client
@@ -311,3 +312,44 @@ async def test_clients_hanging_up_mid_write_leave_clean_rollbacks(
     for noise in ("Traceback", "Exception during reset", "Task was destroyed"):
         assert noise not in log, log
     step("Each was rolled back and recorded once as cancelled; nothing in the log")
+
+
+async def test_one_clients_database_reads_run_two_at_a_time(
+    register: Register, serve: StartServer, tmp_path: Path, raw_db: AsyncEngine, step: Step
+) -> None:
+    """Reads share the CPU and the connection pool: a client runs READ_PLACES of them at once.
+
+    Before: a basic key keeping 8 searches of 100 long documents in flight on
+    PostgreSQL put another client's echo at 11x its idle p50 and 10x its p99.
+    """
+    abuser, victim = await register("read hog"), await register("victim", "readonly")
+    report, gate = tmp_path / "queue.json", tmp_path / "gate"
+    server = serve(
+        MCP_TOOL_MODULES="tests.adversarial.write_queue_tools",
+        MCP_TOOL_TIMEOUT="120",
+        MCP_TEST_QUEUE=str(report),
+        MCP_TEST_GATE=str(gate),
+    )
+
+    def state() -> dict[str, int]:
+        return json.loads(report.read_text()) if report.exists() else {"running": 0, "turn": 0}
+
+    async with (
+        mcp_client(server.url, abuser.api_key, read_timeout=120) as bad,
+        mcp_client(server.url, victim.api_key, read_timeout=120) as good,
+    ):
+        reads = [asyncio.create_task(bad.call_tool("gated_read", {})) for _ in range(4)]
+        await until(lambda: 4 in (state()["running"], state()["turn"]), "the 4 reads to arrive")
+        assert state() == {"running": READ_PLACES, "turn": 4}
+        step(f"4 reads of one client: {READ_PLACES} run, the others wait for its turn")
+        listed = await good.call_tool("list_executions", {})
+        assert not any(read.done() for read in reads)
+        step("Another client's database read was served meanwhile")
+        gate.touch()
+        done = [await read for read in reads]
+    assert listed.structured_content["executions"] == []
+    assert [result.structured_content for result in done] == [{"held": True}] * 4
+    rows = await fetch_all(
+        raw_db, "SELECT status FROM tool_executions WHERE client_id = :c", c=abuser.client_id
+    )
+    assert [r.status for r in rows] == ["success"] * 4
