@@ -25,15 +25,15 @@ ROUNDS = 5
 def with_spans(fd: int) -> None:
     spans = TestSpans()
     for n in range(TESTS):
-        ids = spans.begin_test()
+        ids = spans.begin_test(f"t.py::test_{n}")
         event = TestTrace(
             time=time.time(), nodeid=f"t.py::test_{n}", trace_id=ids.trace_id, span_id=ids.span_id
         )
         os.write(fd, encode(event))
-        for _ in ("setup", "call", "teardown"):
-            spans.begin_phase()
+        for when in ("setup", "call", "teardown"):
+            spans.begin_phase(when)
             spans.end_phase()
-        spans.end_test()
+        spans.end_test("pass")
 
 
 def without_spans(fd: int) -> None:

@@ -28,6 +28,7 @@ PYTEST_VALUE_OPTIONS = frozenset(
         "-r",
         "-W",
         "--tb",
+        "--otlp-endpoint",  # our plugin's (mcp_dashboard/pytest_plugin.py)
         "--maxfail",
         "--durations",
         "--durations-min",

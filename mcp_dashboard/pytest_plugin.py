@@ -46,13 +46,15 @@ from mcp_dashboard.events import (
     clip,
     encode,
 )
-from mcp_dashboard.tracing import TestSpans, TraceIds
+from mcp_dashboard.tracing import Exporter, TestSpans, TraceIds, exporting_tracer
 
 EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
 STEP_LOGGER = "mcp.steps"
 COLLECTION_PART = 500  # tests per collection event: keeps every line small
 FIRST_WORKER = "gw0"  # the worker that sends the collected tests
 _PLUGIN_NAME = "mcp-dashboard-events"
+# The standard variables that turn exporting on without --otlp-endpoint.
+OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help=f"append the live JSON-lines event stream to PATH (or set {EVENTS_ENV})",
+    )
+    group.addoption(
+        "--otlp-endpoint",
+        dest="otlp_endpoint",
+        metavar="URL",
+        default=None,
+        help="export a span per test (phases as children) to this OTLP/HTTP endpoint, as "
+        "OTEL_EXPORTER_OTLP_ENDPOINT does (which is also honoured); needs the otlp extra",
     )
     group.addoption(
         "--mcp-pattern",
@@ -85,6 +95,22 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         stream = SessionStream(config, path)
     config.pluginmanager.register(stream, _PLUGIN_NAME)
+
+
+def _spans(config: pytest.Config, role: str) -> tuple[TestSpans, Exporter | None]:
+    """Ids-only spans, or recorded ones sent to the OTLP endpoint the run names."""
+    endpoint = config.getoption("otlp_endpoint")
+    standard = any(os.environ.get(name) for name in OTLP_ENV)
+    if not endpoint and not standard:
+        return TestSpans(), None
+    try:
+        tracer, exporter = exporting_tracer(endpoint, role)
+    except ImportError:
+        raise pytest.UsageError(
+            "--otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) needs the OpenTelemetry SDK: "
+            "pip install 'mcp-service-dashboard[otlp]'"
+        ) from None
+    return TestSpans(tracer), exporter
 
 
 def _distributes(config: pytest.Config) -> bool:
@@ -168,13 +194,21 @@ class _Stream:
     def __init__(self, config: pytest.Config, path: str) -> None:
         self.config = config
         self.writer = _Writer(path)
-        self.spans = TestSpans()
+        self.spans, self.exporter = _spans(config, self.role())
         self.trace: TraceIds | None = None  # the running test's
+        self.outcome = "pass"  # the running test's, as test.case.result.status says it
         self.worker: str | None = None
         self.handler: _StepHandler | None = None
 
+    def role(self) -> str:
+        """This process, as exported spans name it (`service.instance.id`): gw0, gw1 … or main."""
+        workerinput: dict[str, object] = getattr(self.config, "workerinput", {})
+        return str(workerinput.get("workerid", "main"))
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.writer.close()
+        if self.exporter is not None:
+            self.exporter.shutdown()  # sends the spans still batched
 
     # -- step lines, live, from the process that runs the test ----------------
 
@@ -186,11 +220,18 @@ class _Stream:
         if not logger.isEnabledFor(logging.INFO):
             logger.setLevel(logging.INFO)
         logger.addHandler(self.handler)
-        self.trace = self.spans.begin_test()
+        attributes: dict[str, str | int] | None = None
+        if self.exporter is not None:  # what a recorded span says about its test
+            file, line, _ = item.location
+            attributes = {"test.case.name": item.nodeid, "code.filepath": file}
+            if line is not None:
+                attributes["code.lineno"] = line + 1
+        self.outcome = "pass"
+        self.trace = self.spans.begin_test(item.nodeid, attributes)
         try:
             return (yield)
         finally:
-            self.spans.end_test()
+            self.spans.end_test(self.outcome)
             logger.removeHandler(self.handler)
             logger.setLevel(level)
             self.handler = None
@@ -223,11 +264,26 @@ class _Stream:
         """The phase's steps are labelled with it, and it runs in a child span of the test's."""
         if self.handler is not None:
             self.handler.when = when
-        self.spans.begin_phase()
+        self.spans.begin_phase(when)
+        error: BaseException | None = None
         try:
             return (yield)
+        except (pytest.skip.Exception, pytest.xfail.Exception):
+            raise  # a skip, or an expected failure: not the phase failing
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            self.spans.end_phase()
+            self.spans.end_phase(error)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed:
+            self.outcome = "fail"
+        elif report.skipped and self.outcome == "pass":
+            self.outcome = ""  # neither: OpenTelemetry names only pass and fail
+        return report
 
     # -- the collected tests ---------------------------------------------------
 

@@ -3,17 +3,24 @@
 While a test runs, its phase's span is OpenTelemetry's current context, so code the
 test calls in this process finds it (`trace.get_current_span()`), and `TRACEPARENT`
 (W3C trace context, naming the test's span) is set in the environment, so processes
-the test starts inherit it. The spans carry ids only (`NonRecordingSpan`): minting
-them costs microseconds per test, where recording SDK spans costs ~100 µs (measured
-here), a cost only exporting them would justify.
+the test starts inherit it.
+
+By default the spans carry ids only (`NonRecordingSpan`): minting them costs
+microseconds per test, where recording SDK spans costs ~100 µs (measured here). With
+an OTLP endpoint (`--otlp-endpoint`, or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`)
+they are recorded and exported, so a run opens in Jaeger, Tempo or any OTLP backend
+with each test the parent of the work it caused. Exporting needs the `otlp` extra
+(the OpenTelemetry SDK and its OTLP/HTTP exporter).
 """
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from contextvars import Token
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -39,31 +46,46 @@ class TestSpans:
     """The running test's span and its phase's span, made the current context in turn.
 
     `begin_test` / `end_test` bracket a test, `begin_phase` / `end_phase` each of its
-    phases (the plugin calls them from its hook wrappers, in `finally` blocks).
+    phases (the plugin calls them from its hook wrappers, in `finally` blocks). With a
+    `tracer` (an SDK tracer that exports) the spans are recorded; without, ids only.
     """
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self) -> None:
+    def __init__(self, tracer: trace.Tracer | None = None) -> None:
+        self._tracer = tracer
         # Trace ids are not secrets: the OpenTelemetry SDK mints them the same way.
         self._random = random.Random()  # noqa: S311
         self._trace_id = 0
-        self._tokens: list[Token[Context]] = []
+        self._open: list[tuple[trace.Span, Token[Context]]] = []
         self._environ: str | None = None
 
-    def begin_test(self) -> TraceIds:
+    def begin_test(self, name: str, attributes: Mapping[str, str | int] | None = None) -> TraceIds:
         """A new trace; its root span is current, and in TRACEPARENT, until `end_test`."""
-        self._trace_id = self._nonzero(128)
-        span_id = self._nonzero(64)
-        self._enter(span_id)
-        ids = TraceIds(f"{self._trace_id:032x}", f"{span_id:016x}")
+        if self._tracer is None:
+            self._trace_id = self._nonzero(128)
+            span: trace.Span = NonRecordingSpan(
+                SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED)
+            )
+        else:  # a root: whatever context the test process runs in is not its parent
+            span = self._tracer.start_span(name, context=Context(), attributes=attributes)
+            self._trace_id = span.get_span_context().trace_id
+        self._enter(span)
+        ids = TraceIds(f"{self._trace_id:032x}", f"{span.get_span_context().span_id:016x}")
         self._environ = os.environ.get(TRACEPARENT)
         os.environ[TRACEPARENT] = ids.traceparent
         return ids
 
-    def end_test(self) -> None:
+    def end_test(self, outcome: str = "") -> None:
+        """End the test's span; `outcome` is OpenTelemetry's `test.case.result.status`
+        (`pass` or `fail`; empty for a skipped test, which it has no word for)."""
         if not self._trace_id:
             return
+        span = self._open[-1][0]
+        if outcome and span.is_recording():
+            span.set_attribute("test.case.result.status", outcome)
+            if outcome == "fail":
+                span.set_status(trace.StatusCode.ERROR)
         self._leave()
         self._trace_id = 0
         if self._environ is None:
@@ -71,21 +93,33 @@ class TestSpans:
         else:
             os.environ[TRACEPARENT] = self._environ
 
-    def begin_phase(self) -> None:
+    def begin_phase(self, when: str) -> None:
         """A child span of the test's, current until `end_phase` (nothing outside a test)."""
-        if self._trace_id:
-            self._enter(self._nonzero(64))
+        if not self._trace_id:
+            return
+        if self._tracer is None:
+            self._enter(
+                NonRecordingSpan(SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED))
+            )
+        else:
+            self._enter(self._tracer.start_span(when))
 
-    def end_phase(self) -> None:
-        if len(self._tokens) > 1:
-            self._leave()
+    def end_phase(self, error: BaseException | None = None) -> None:
+        """End the phase's span; an `error` (not a skip) marks it failed, by its type only."""
+        if len(self._open) < 2:
+            return
+        span = self._open[-1][0]
+        if error is not None and span.is_recording():
+            span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+        self._leave()
 
-    def _enter(self, span_id: int) -> None:
-        span = NonRecordingSpan(SpanContext(self._trace_id, span_id, False, _SAMPLED))
-        self._tokens.append(context.attach(trace.set_span_in_context(span)))
+    def _enter(self, span: trace.Span) -> None:
+        self._open.append((span, context.attach(trace.set_span_in_context(span))))
 
     def _leave(self) -> None:
-        context.detach(self._tokens.pop())
+        span, token = self._open.pop()
+        context.detach(token)
+        span.end()
 
     def _nonzero(self, bits: int) -> int:
         """A random id; zero means "invalid" in W3C trace context."""
@@ -93,3 +127,27 @@ class TestSpans:
             value = self._random.getrandbits(bits)
             if value:
                 return value
+
+
+class Exporter(Protocol):
+    """Where recorded spans go: `shutdown` sends what is left (at the end of the run)."""
+
+    def shutdown(self) -> None: ...
+
+
+def exporting_tracer(endpoint: str | None, instance: str) -> tuple[trace.Tracer, Exporter]:
+    """An SDK tracer whose spans go to the OTLP/HTTP `endpoint` (a base URL, as
+    `OTEL_EXPORTER_OTLP_ENDPOINT` is; None: the standard `OTEL_*` variables decide).
+
+    ImportError when the `otlp` extra is not installed.
+    """
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    url = None if endpoint is None else endpoint.rstrip("/") + "/v1/traces"
+    resource = Resource.create({"service.name": "pytest", "service.instance.id": instance})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url, timeout=5)))
+    return provider.get_tracer("mcp-dashboard"), provider

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,10 +14,13 @@ import pytest
 from opentelemetry import trace
 
 from mcp_dashboard.events import Event, TestTrace
+from mcp_dashboard.options import parse
+from mcp_dashboard.pytest_plugin import OTLP_ENV
 from mcp_dashboard.state import reduce_all
 from mcp_dashboard.tracing import TRACEPARENT, TestSpans
 from tests.dashboard.builders import collected, nodeid, phases, start
 from tests.dashboard.helpers import child_env, record
+from tests.otlp_receiver import otlp_receiver
 
 # Each test writes what it saw, in its setup, its body and a child process, to SEEN/<name>.
 SUITE = """
@@ -123,14 +128,14 @@ def test_the_span_and_traceparent_last_only_as_long_as_the_test(
     monkeypatch.setenv(TRACEPARENT, theirs)
     outside = current()
     spans = TestSpans()
-    spans.begin_phase()  # outside a test: no span
+    spans.begin_phase("setup")  # outside a test: no span
     assert current() == outside
     spans.end_phase()
 
-    test = spans.begin_test()
+    test = spans.begin_test("t.py::test_a")
     assert current() == (test.trace_id, test.span_id)
     assert os.environ[TRACEPARENT] == test.traceparent
-    spans.begin_phase()
+    spans.begin_phase("call")
     trace_id, phase_span = current()
     assert (trace_id, os.environ[TRACEPARENT]) == (test.trace_id, test.traceparent)
     assert phase_span != test.span_id
@@ -139,7 +144,7 @@ def test_the_span_and_traceparent_last_only_as_long_as_the_test(
     spans.end_test()
 
     assert (current(), os.environ[TRACEPARENT]) == (outside, theirs)
-    second = spans.begin_test()
+    second = spans.begin_test("t.py::test_b")
     spans.end_test()
     assert second.trace_id != test.trace_id
 
@@ -152,3 +157,120 @@ def test_the_reducer_keeps_a_tests_last_trace() -> None:
     assert reduce_all(events[:3]).tests[test].trace_id == "1" * 32
     assert reduce_all(events).tests[test].trace_id == "3" * 32
     assert reduce_all([*events, again]) == reduce_all(events)  # a repeated line changes nothing
+
+
+EXPORTED_SUITE = """
+import json, os
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+
+SEEN = Path(os.environ["SEEN"])
+
+
+def note(name):
+    span = trace.get_current_span().get_span_context()
+    SEEN.joinpath(name).write_text(f"{span.span_id:016x}")
+
+
+def test_passes():
+    note("test_passes")
+
+
+def test_fails():
+    note("test_fails")
+    assert 1 == 2
+
+
+def test_skips():
+    note("test_skips")
+    pytest.skip("not today")
+"""
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+async def test_exported_spans_reach_an_otlp_receiver_with_tests_as_roots(
+    tmp_path: Path, workers: int | None
+) -> None:
+    project, seen = tmp_path / "project", tmp_path / "seen"
+    project.mkdir()
+    seen.mkdir()
+    (project / "test_exported.py").write_text(textwrap.dedent(EXPORTED_SUITE))
+    env = child_env(SEEN=str(seen))
+    for name in (TRACEPARENT, *OTLP_ENV):
+        env.pop(name, None)
+    with otlp_receiver() as receiver:
+        recorded = await record(project, "--otlp-endpoint", receiver.url, env=env, workers=workers)
+        spans = receiver.received()
+    assert recorded.finish.exit_status == 1
+
+    traces = {e.nodeid: e for e in recorded.of(TestTrace)}
+    roots = {s.name: s for s in spans if not s.parent_span_id}
+    assert (
+        sorted(roots)
+        == sorted(traces)
+        == [
+            "test_exported.py::test_fails",
+            "test_exported.py::test_passes",
+            "test_exported.py::test_skips",
+        ]
+    )
+    children = {
+        name: [s for s in spans if s.parent_span_id == root.span_id] for name, root in roots.items()
+    }
+    assert len(spans) == 3 * 4  # each test and its three phases, nothing else
+    for test, root in roots.items():
+        event = traces[test]
+        assert (root.trace_id, root.span_id) == (event.trace_id, event.span_id)
+        assert [c.name for c in children[test]] == ["setup", "call", "teardown"]
+        assert {c.trace_id for c in children[test]} == {event.trace_id}
+        assert root.attributes["test.case.name"] == test
+        assert root.attributes["code.filepath"] == "test_exported.py"
+        assert root.resource["service.name"] == "pytest"
+        instance = root.resource["service.instance.id"]
+        assert instance == "main" if workers is None else instance in {"gw0", "gw1"}
+        # The test's own code ran in its call span.
+        call = children[test][1]
+        assert (seen / test.split("::")[1]).read_text() == call.span_id
+
+    passes, fails, skips = (
+        roots[f"test_exported.py::test_{n}"] for n in ("passes", "fails", "skips")
+    )
+    assert (passes.attributes["test.case.result.status"], passes.status_code) == ("pass", 0)
+    assert (fails.attributes["test.case.result.status"], fails.status_code) == ("fail", 2)
+    assert "test.case.result.status" not in skips.attributes and skips.status_code == 0
+    failed_call = children["test_exported.py::test_fails"][1]
+    assert (failed_call.status_code, failed_call.status_message) == (2, "AssertionError")
+    assert [c.status_code for c in children["test_exported.py::test_skips"]] == [0, 0, 0]
+
+
+def test_an_endpoint_without_the_otlp_extra_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n"
+        "# As if the otlp extra were not installed: the exporter cannot be imported.\n"
+        "sys.modules['opentelemetry.exporter.otlp.proto.http.trace_exporter'] = None\n"
+    )
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    command = [sys.executable, "-m", "pytest", "-p", "mcp_dashboard.pytest_plugin"]
+    options = [f"--mcp-events={tmp_path / 'events.jsonl'}", "--otlp-endpoint=http://127.0.0.1:9"]
+    done = subprocess.run(
+        [*command, *options],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    assert done.stderr.strip() == (
+        "ERROR: --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) needs the OpenTelemetry SDK: "
+        "pip install 'mcp-service-dashboard[otlp]'"
+    )
+
+
+def test_the_dashboard_passes_the_endpoint_to_pytest_with_its_value() -> None:
+    options = parse(["--otlp-endpoint", "http://127.0.0.1:4318", "tests/unit"])
+    assert options.pytest_options == ("--otlp-endpoint", "http://127.0.0.1:4318")
+    assert options.paths == ("tests/unit",)
