@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import header, row
 
+from mcp_dashboard.tracing import TestSpans
 from mcp_service import MCPService
 from mcp_service.config import Settings
 from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
@@ -141,6 +142,7 @@ async def measure(calls: int, rounds: int) -> None:
         baseline: list[float] = []
         rates: dict[int, list[float]] = {level: [] for level in LEVELS}
         costs: dict[int, list[float]] = {level: [] for level in LEVELS}
+        stamping: dict[int, list[float]] = {level: [] for level in LEVELS}
         for _ in range(rounds):
             # The raw loop writes while the service is idle, so the two never contend.
             baseline.append(
@@ -149,8 +151,15 @@ async def measure(calls: int, rounds: int) -> None:
             for level in LEVELS:
                 with_limits = await pipeline_calls_per_second(limited, sessions, calls, level)
                 without = await pipeline_calls_per_second(unlimited, sessions, calls, level)
+                spans = TestSpans()  # as a traced test calls: every row stamped and indexed
+                spans.begin_test("bench.py::test_traced")
+                try:
+                    traced = await pipeline_calls_per_second(limited, sessions, calls, level)
+                finally:
+                    spans.end_test()
                 rates[level].append(with_limits)
                 costs[level].append(with_limits / without)
+                stamping[level].append(traced / with_limits)
     finally:
         await limited.shutdown()
         await unlimited.shutdown()
@@ -174,6 +183,17 @@ async def measure(calls: int, rounds: int) -> None:
             f"{ratio:.3f}x",
             ">= 0.95x (limits cost <= 5 %)",
             "the same pipeline, limits off",
+            f"{ratio:.2f}x",
+        )
+
+    for level in LEVELS:
+        label = "sequential" if level == 1 else f"{level} concurrent"
+        ratio = statistics.median(stamping[level])
+        row(
+            f"rows stamped with the caller's trace, {label} (median ratio of {rounds} rounds)",
+            f"{ratio:.3f}x",
+            ">= 0.97x (stamping costs <= 3 %)",
+            "the same pipeline, called outside a trace",
             f"{ratio:.2f}x",
         )
 

@@ -20,6 +20,7 @@ from mcp_service.permissions import parse_tier, permissions_for
 from mcp_service.security import ApiKeyHasher, generate_api_key, parse_api_key
 from mcp_service.snapshots import ClientInfo, RegisteredClient
 from mcp_service.statements import Prepared
+from mcp_service.tracing import current_ids
 from mcp_service.validation import (
     MAX_NAME_LENGTH,
     MAX_TYPE_LENGTH,
@@ -98,6 +99,7 @@ class ClientRegistry:
             api_key_hash=key_hash,
             client_metadata=clean_meta,
             created_at=utcnow(),
+            trace_id=current_ids()[0],
         )
         await self._db.transaction(_add, row)
         return RegisteredClient(client=ClientInfo.from_row(row), api_key=key.key)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,6 +77,18 @@ def _in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
+def _traced(table: str) -> Index:
+    """An index on `trace_id` holding only traced rows: an untraced write (a server whose
+    clients send no trace context) never touches it."""
+    where = text("trace_id IS NOT NULL")
+    return Index(f"ix_{table}_trace", "trace_id", sqlite_where=where, postgresql_where=where)
+
+
+# The W3C trace a row was made in (tracing.py): 32 hex digits, NULL when untraced.
+TRACE_ID = 32
+SPAN_ID = 16
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime,
@@ -98,10 +111,12 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_active_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    trace_id: Mapped[str | None] = mapped_column(String(TRACE_ID))
 
     __table_args__ = (
         CheckConstraint("tier IN ('admin', 'basic', 'readonly')", name="ck_tier"),
         Index("ix_clients_created", "created_at", "id"),
+        _traced("clients"),
     )
 
     @property
@@ -126,6 +141,7 @@ class Session(Base):
     # so servers with different timeouts never expire each other's sessions.
     idle_timeout: Mapped[float] = mapped_column(Float)
     idle_deadline: Mapped[float] = mapped_column(Float)
+    trace_id: Mapped[str | None] = mapped_column(String(TRACE_ID))
 
     __table_args__ = (
         CheckConstraint(_in("status", SessionStatus), name="ck_session_status"),
@@ -135,6 +151,7 @@ class Session(Base):
         # on either would be rewritten on every call; the expiry sweep scans open rows.
         Index("ix_sessions_status", "status"),
         Index("ix_sessions_created", "created_at", "id"),
+        _traced("sessions"),
     )
 
 
@@ -153,6 +170,8 @@ class ToolExecution(Base):
     duration_ms: Mapped[float]
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
+    trace_id: Mapped[str | None] = mapped_column(String(TRACE_ID))
+    span_id: Mapped[str | None] = mapped_column(String(SPAN_ID))  # the caller's span
 
     __table_args__ = (
         CheckConstraint(_in("status", ExecutionStatus), name="ck_execution_status"),
@@ -160,6 +179,7 @@ class ToolExecution(Base):
         Index("ix_executions_client_started", "client_id", "started_at"),
         Index("ix_executions_session", "session_id"),
         Index("ix_executions_started", "started_at", "id"),
+        _traced("executions"),
     )
 
 

@@ -66,6 +66,7 @@ from mcp_service.snapshots import ExecutionRecord
 from mcp_service.statements import Prepared
 from mcp_service.tools.arguments import unchecked_record
 from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
+from mcp_service.tracing import current_ids
 from mcp_service.validation import is_lookup_text, storable
 
 if TYPE_CHECKING:
@@ -156,8 +157,10 @@ class _Call:
         "client_id",
         "session_id",
         "session_open",
+        "span_id",
         "started_at",
         "tool_name",
+        "trace_id",
     )
 
     def __init__(self, caller: Caller, tool_name: object) -> None:
@@ -170,6 +173,8 @@ class _Call:
         # What the row keeps of the arguments: set once they have been looked at.
         self.arguments: dict[str, Any] | None = None
         self.started_at: datetime = utcnow()
+        # The caller's trace (tracing.py): the row says which test or request made it.
+        self.trace_id, self.span_id = current_ids()
         self._t0 = time.perf_counter()
 
     def row(
@@ -187,6 +192,8 @@ class _Call:
             "duration_ms": (time.perf_counter() - self._t0) * 1000,
             "started_at": self.started_at,
             "finished_at": utcnow(),
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
         }
 
 
@@ -310,8 +317,11 @@ class ToolPipeline:
         try:
             if tool.writes:
                 async with self._turn(self.write_turns, call.client_id, deadline):
-                    row = await self._db.transaction(
-                        self._invoke_writing, call, tool, arguments, deadline, reporter
+                    row = await _outlast(
+                        self._db.transaction(
+                            self._invoke_writing, call, tool, arguments, deadline, reporter
+                        ),
+                        deadline,
                     )
                 return _record_of(row)
             if not tool.uses_database:  # no session to open and close
@@ -444,6 +454,33 @@ async def _run_to_deadline(work: Awaitable[dict[str, Any]], deadline: Deadline) 
         deadline.expire()
         await _settle(task, UNWIND_GRACE)
         raise
+
+
+async def _outlast(work: Awaitable[dict[str, Any]], deadline: Deadline) -> dict[str, Any]:
+    """Run a writing tool's transaction in a task of its own, which cancelling the call cannot cut.
+
+    The MCP SDK cancels a call whose client hung up, and anyio cancels again at
+    every await while the scope is cancelled: an await inside SQLAlchemy cut
+    that way invalidates the connection mid-statement, and its close was left
+    pending ("Task was destroyed but it is pending!", 14 in 10 s of 8 clients
+    hanging up mid corpus_add). So a cancellation expires the deadline (the
+    tool's statements stop) and the transaction is awaited to its end. Rolled
+    back, the cancellation goes on (`_run` records it); committed, the call's
+    own row already says it succeeded, and the row is returned.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.done():
+            raise  # the transaction itself was cancelled
+        deadline.expire()
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        if task.cancelled() or task.exception() is not None:
+            raise
+        return task.result()
 
 
 async def _settle(task: asyncio.Future[Any], grace: float) -> None:

@@ -12,6 +12,7 @@ from mcp_service.db import Database
 from mcp_service.errors import NotFoundError, SessionClosedError, ValidationError
 from mcp_service.models import Client, Session, SessionStatus, utcnow
 from mcp_service.snapshots import SessionInfo
+from mcp_service.tracing import current_ids
 from mcp_service.validation import clean_duration, clean_metadata, require_row_id
 
 OPEN = SessionStatus.OPEN.value
@@ -116,6 +117,7 @@ async def _insert(
         session_metadata=metadata,
         idle_timeout=idle_timeout,
         idle_deadline=now.timestamp() + idle_timeout,
+        trace_id=current_ids()[0],
     )
     db.add(row)
     await db.flush()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,7 +299,7 @@ async def test_shutdown_stops_every_database_thread(database_url: str, step: Ste
 @pytest.mark.sqlite_only
 @pytest.mark.critical_path("tools")
 async def test_prepared_statements_store_and_read_exactly_what_core_does(
-    service: MCPService, raw_db: AsyncEngine, database_url: str, tag: str, step: Callable[..., None]
+    service: MCPService, raw_db: AsyncEngine, database_url: str, tag: str, step: Step
 ) -> None:
     path = sqlite_file(database_url)  # the pysqlite path exists on SQLite only
     assert path is not None
@@ -333,6 +332,8 @@ async def test_prepared_statements_store_and_read_exactly_what_core_does(
             "duration_ms": 1.25,
             "started_at": now,
             "finished_at": now,
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": "00f067aa0ba902b7",
         }
         return Entry(row, True)
 
