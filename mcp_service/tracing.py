@@ -8,7 +8,14 @@ configured the context still carries the caller's ids, and rows are stamped with
 
 from __future__ import annotations
 
-from opentelemetry import trace
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context, trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+TRACEPARENT = "TRACEPARENT"
 
 
 def current_ids() -> tuple[str | None, str | None]:
@@ -17,3 +24,15 @@ def current_ids() -> tuple[str | None, str | None]:
     if not span.is_valid:
         return None, None
     return f"{span.trace_id:032x}", f"{span.span_id:016x}"
+
+
+@contextmanager
+def environment_trace(environ: Mapping[str, str] = os.environ) -> Iterator[None]:
+    """The trace named by `TRACEPARENT` (set by whoever started this process, such as a
+    traced test starting a stdio server), current for the block; nothing if unset or bad."""
+    carrier = {"traceparent": environ.get(TRACEPARENT, "")}
+    token = context.attach(TraceContextTextMapPropagator().extract(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -19,6 +19,7 @@ from mcp_service.protocol.auth import ServiceTokenVerifier, StartupError, authen
 from mcp_service.protocol.log_hygiene import quiet_loop_errors
 from mcp_service.protocol.server import build_server
 from mcp_service.service import MCPService
+from mcp_service.tracing import environment_trace
 
 MCP_PATH = "/mcp"
 # The exit status of a server that stopped because its SQLite file was deleted or replaced.
@@ -33,7 +34,8 @@ async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> Non
     """Serve one client on stdin/stdout until stdin closes or SIGTERM; the key is checked first."""
     client = await authenticate_stdio(service)
     server = build_server(service, "stdio", log_level=log_level)
-    session_id = await server.router.open_stdio(client.client_id)
+    with environment_trace():  # the session row belongs to the trace that started us
+        session_id = await server.router.open_stdio(client.client_id)
     _announce(f"serving MCP over stdio for client {client.client_id} (session {session_id})")
     main = asyncio.current_task()
     assert main is not None

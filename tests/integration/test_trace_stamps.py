@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mcp_dashboard.tracing import TestSpans, TraceIds
+from mcp_dashboard.tracing import TRACEPARENT, TestSpans, TraceIds
 from mcp_service import MCPService
 from tests.integration.conftest import fetch_all
 from tests.integration.mcp_peers import (
@@ -22,6 +22,7 @@ from tests.integration.mcp_peers import (
     HttpServer,
     http_client,
     start_http_server,
+    stdio_mcp_client,
     stop,
 )
 from tests.toolkit import Step
@@ -109,3 +110,43 @@ async def test_calls_over_http_carry_each_callers_own_trace_into_the_server(
         if mode == "legacy":  # the handshake opened the session inside the trace too
             assert await stamps(raw_db, "sessions", registered.client_id) == [(ids.trace_id,)]
     step(f"{mode}: two concurrent callers, 3 and 2 calls: each row carries its caller's trace")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_stdio_server_started_in_a_trace_opens_its_session_in_it(
+    mode: str,
+    service: MCPService,
+    raw_db: AsyncEngine,
+    database_url: str,
+    tmp_path: Path,
+    step: Step,
+) -> None:
+    traced = await service.register_client(f"stdio trace {mode}", "basic")
+    plain = await service.register_client(f"stdio plain {mode}", "basic")
+    spans = TestSpans()
+    ids = spans.begin_test("tests/x.py::test_stdio")
+    try:
+        # The SDK starts the server with the environment it is given: the test passes
+        # TRACEPARENT on, as it would any variable the server needs.
+        env = {TRACEPARENT: ids.traceparent}
+        async with stdio_mcp_client(
+            database_url, traced.api_key, mode, tmp_path / "traced.log", env_extra=env
+        ) as client:
+            for n in range(2):
+                assert not (await client.call_tool("echo", {"message": str(n)})).is_error
+    finally:
+        spans.end_test()
+    async with stdio_mcp_client(
+        database_url, plain.api_key, mode, tmp_path / "plain.log"
+    ) as client:
+        assert not (await client.call_tool("echo", {"message": "-"})).is_error
+
+    assert await stamps(raw_db, "sessions", traced.client_id) == [(ids.trace_id,)]
+    assert (
+        await stamps(raw_db, "tool_executions", traced.client_id)
+        == [(ids.trace_id, ids.span_id)] * 2
+    )
+    step(f"{mode}: the session from TRACEPARENT at start, each call from its request's _meta")
+    assert await stamps(raw_db, "sessions", plain.client_id) == [(None,)]
+    assert await stamps(raw_db, "tool_executions", plain.client_id) == [(None, None)]
+    step("A server started outside any trace, called outside one: NULL")
