@@ -467,6 +467,10 @@ async def _outlast(work: Awaitable[dict[str, Any]], deadline: Deadline) -> dict[
     tool's statements stop) and the transaction is awaited to its end. Rolled
     back, the cancellation goes on (`_run` records it); committed, the call's
     own row already says it succeeded, and the row is returned.
+
+    The task is cancelled once, as a plain asyncio cancellation: the tool stops
+    (on PostgreSQL only a cancel stops a running statement), and nothing cuts
+    the rollback that follows.
     """
     task = asyncio.ensure_future(work)
     try:
@@ -475,6 +479,9 @@ async def _outlast(work: Awaitable[dict[str, Any]], deadline: Deadline) -> dict[
         if task.done():
             raise  # the transaction itself was cancelled
         deadline.expire()
+        # Once, not at every await: the tool stops (PostgreSQL cancels its statement, which
+        # an expired deadline alone does not) and the rollback runs to its end.
+        task.cancel()
         while not task.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([task])
