@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -167,6 +168,38 @@ async def slow_connections(url: str, _key: str) -> None:
             writer.close()
 
 
+# Words sharing prefixes, all in each document's title and none in its 99,990-letter body:
+# the snippet's regular expression once scanned every body with them (0.23 s a document).
+PREFIX_WORDS = " ".join("a" * k + "b" for k in range(1, 18))
+PREFIX_DOCUMENTS = 100
+
+
+async def prefix_word_searches(url: str, key: str) -> None:
+    query = tool_call("corpus_search", {"query": PREFIX_WORDS, "limit": 100})
+    await asyncio.gather(
+        *(loop_posts(url, key, query, **modern("corpus_search")) for _ in range(8))
+    )
+
+
+async def concurrent_writes(url: str, key: str) -> None:
+    body = tool_call("corpus_add", {"title": "t", "body": "word " * 10_000})
+    await asyncio.gather(*(loop_posts(url, key, body, **modern("corpus_add")) for _ in range(8)))
+
+
+async def hang_ups(url: str, key: str) -> None:
+    """Clients that send a 50 KB corpus_add and hang up 50 ms later, mid-call."""
+    body = tool_call("corpus_add", {"title": "t", "body": "word " * 10_000})
+    sent = {**headers(key), **modern("corpus_add")}
+
+    async def one() -> None:
+        async with httpx2.AsyncClient(timeout=0.05) as http:
+            while True:
+                with contextlib.suppress(httpx2.TimeoutException):
+                    await http.post(url, headers=sent, content=body)
+
+    await asyncio.gather(*(one() for _ in range(8)))
+
+
 async def large_valid_calls(url: str, key: str) -> None:
     samples = [{"latency_ms": float(i % 997)} for i in range(10_000)]
     body = tool_call("analyze_workload", {"samples": samples})
@@ -181,12 +214,16 @@ ATTACKS: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
     ("wrong keys", wrong_keys),
     ("300 slowloris connections", slow_connections),
     ("10,000-sample calls (valid, the largest allowed)", large_valid_calls),
+    ("8 searches at once, 17 prefix words over 100 long documents", prefix_word_searches),
+    ("8 corpus_add calls of 50 KB at once", concurrent_writes),
+    ("8 clients hanging up 50 ms into a corpus_add", hang_ups),
 ]
 
 
 async def measure(calls: int) -> None:
     from mcp_service import MCPService
     from mcp_service.config import Settings
+    from mcp_service.limits import Limits
 
     work = Path(tempfile.mkdtemp(prefix="mcp-attack-"))
     url = f"sqlite+aiosqlite:///{work / 'attack.db'}"
@@ -195,16 +232,17 @@ async def measure(calls: int) -> None:
     victim = (await service.register_client("victim", "admin")).api_key
     abuser = await service.register_client("abuser", "basic")
     await service.shutdown()
-    writer = MCPService(Settings(database_url=url))  # the abuser's document, added once
+    # The abuser's own documents (a search reads only its caller's corpus), added once.
+    writer = MCPService(Settings(database_url=url, limits=Limits.off()))
     await writer.initialize()
-    author = await writer.register_client("author", "basic")
-    session = await writer.create_session(author.client_id)
-    await writer.execute_tool(
-        session.session_id,
-        "corpus_add",
-        {"title": "a", "body": " ".join(["a"] * 50_000)},
-        client_id=author.client_id,
-    )
+    session = await writer.create_session(abuser.client_id)
+    documents = [{"title": "a", "body": " ".join(["a"] * 50_000)}]
+    documents += [{"title": PREFIX_WORDS, "body": "a" * 99_990}] * PREFIX_DOCUMENTS
+    for document in documents:
+        await writer.execute_tool(
+            session.session_id, "corpus_add", document, client_id=abuser.client_id
+        )
+    await writer.close_session(session.session_id)
     await writer.shutdown()
 
     proc, mcp_url = await start_server(url, work / "server.log")
