@@ -50,7 +50,8 @@ async def statement_is_running(database_url: str, raw_db: AsyncEngine) -> bool:
     if path is None:
         active = await fetch_value(
             raw_db,
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :q",
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :q "
+            "AND datname = current_database()",  # not another run's, on the same server
             q=f"%-- {runaway_tools.MARKER}",
         )
         return bool(active)
