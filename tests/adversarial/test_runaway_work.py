@@ -340,7 +340,14 @@ async def test_one_clients_database_reads_run_two_at_a_time(
         mcp_client(server.url, victim.api_key, read_timeout=120) as good,
     ):
         reads = [asyncio.create_task(bad.call_tool("gated_read", {})) for _ in range(4)]
-        await until(lambda: 4 in (state()["running"], state()["turn"]), "the 4 reads to arrive")
+
+        # Four in the turn and the allowed ones running (a read counts itself as running a
+        # moment after its turn is granted: waiting for the turn alone raced that moment).
+        def arrived() -> bool:
+            now = state()
+            return now["turn"] == 4 and now["running"] >= READ_PLACES
+
+        await until(arrived, "the 4 reads to arrive and the allowed ones to run")
         assert state() == {"running": READ_PLACES, "turn": 4}
         step(f"4 reads of one client: {READ_PLACES} run, the others wait for its turn")
         listed = await good.call_tool("list_executions", {})
