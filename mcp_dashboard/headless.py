@@ -295,18 +295,24 @@ def collected_line(state: RunState) -> str:
     return f"collected {tests} in {' and '.join(groups)}{deselected}{workers}"
 
 
-def short_summary(state: RunState) -> list[str]:
-    """pytest's "short test summary info" as `-rfEsxX` prints it, plus tests the run died in."""
+def short_summary(state: RunState, whole_messages: bool | None = None) -> list[str]:
+    """pytest's "short test summary info" as `-rfEsxX` prints it, plus tests the run died in.
+
+    A failure's message is its first line, as pytest prints it on a terminal; on CI
+    (`CI` or `BUILD_NUMBER` set, pytest's own test) pytest prints the whole message, so
+    ours does too unless `whole_messages` says otherwise."""
+    if whole_messages is None:
+        whole_messages = running_on_ci()
     tests = state.tests_in_order()
     lines = []
     for test in tests:
         if test.status == TestStatus.FAILED:
-            lines.append(f"FAILED {test.nodeid}{_message(test)}")
+            lines.append(f"FAILED {test.nodeid}{_message(test, whole_messages)}")
     for problem in state.collection_errors:
         lines.append(f"ERROR {problem.nodeid}")
     for test in tests:
         if test.status == TestStatus.ERROR:
-            lines.append(f"ERROR {test.nodeid}{_message(test)}")
+            lines.append(f"ERROR {test.nodeid}{_message(test, whole_messages)}")
     skips: Counter[tuple[str, int | None, str]] = Counter()
     for test in tests:
         if test.status == TestStatus.SKIPPED:
@@ -339,11 +345,16 @@ def _skip_place(state: RunState, test: TestState) -> tuple[str, int | None, str]
     return path, crash.lineno, reason
 
 
-def _message(test: TestState) -> str:
+def _message(test: TestState, whole: bool) -> str:
     crash = test.crash
     if crash is None or not crash.message:
         return ""
-    return " - " + crash.message.splitlines()[0]
+    return " - " + (crash.message if whole else crash.message.splitlines()[0])
+
+
+def running_on_ci() -> bool:
+    """pytest's test for a CI system, which decides how much of a message its summary keeps."""
+    return any(name in os.environ for name in ("CI", "BUILD_NUMBER"))
 
 
 def path_table(state: RunState, width: int = WIDTH) -> list[str]:

@@ -18,11 +18,14 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment minus anything of the outer pytest or CI that would leak into children."""
+    """The environment minus anything of the outer pytest or CI that would leak into children
+    (pytest prints whole failure messages when `CI` or `BUILD_NUMBER` is set: a test that
+    wants that sets it here)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "MCP_", "GITHUB_")) and k != "COV_CORE_SOURCE"
+        if not k.startswith(("PYTEST_", "MCP_", "GITHUB_"))
+        and k not in ("COV_CORE_SOURCE", "CI", "BUILD_NUMBER")
     }
     env.update(extra)
     return env

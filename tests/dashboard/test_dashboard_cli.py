@@ -11,6 +11,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from tests.dashboard.helpers import FIXTURES, ROOT, child_env, fixture, run_cli
 from tests.dashboard.suites import count_tests, many_modules
 
@@ -70,13 +72,17 @@ def copy_suite(workdir: Path, name: str) -> Path:
     return workdir / name
 
 
-def test_ci_prints_what_pytest_q_prints(workdir: Path) -> None:
+@pytest.mark.parametrize("on_ci", [False, True], ids=["terminal", "on-ci"])
+def test_ci_prints_what_pytest_q_prints(workdir: Path, on_ci: bool) -> None:
+    """On CI (`CI` set) pytest prints a failure's whole message in its short summary, on a
+    terminal the first line: ours follows, so the two summaries match line for line."""
     copy_suite(workdir, "outcomes")
-    ours = run_cli("--ci", "outcomes", cwd=workdir)
+    env = child_env(**({"CI": "true"} if on_ci else {}))
+    ours = run_cli("--ci", "outcomes", cwd=workdir, env=env)
     theirs = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rfEsxX", "outcomes"],
         cwd=workdir,
-        env=child_env(),
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -92,10 +98,13 @@ def test_ci_prints_what_pytest_q_prints(workdir: Path) -> None:
     )
     summary_mine = section(ours.stdout, "short test summary info")[:-1]
     summary_pytest = section(theirs.stdout, "short test summary info")[:-1]
-    assert len(summary_mine) == len(summary_pytest) == 5
+    # The failure's message has two lines: the second is a line of its own on CI.
+    assert len(summary_mine) == len(summary_pytest) == (6 if on_ci else 5)
     for line, expected in zip(summary_mine, summary_pytest, strict=True):
         assert line == expected or (expected.endswith("...") and line.startswith(expected[:-3]))
-    assert summary_mine[2] == "SKIPPED [1] outcomes/test_outcomes.py:29: not on this platform"
+    assert summary_mine[0].endswith(" - AssertionError: arithmetic is broken")
+    assert (summary_mine[1] == "assert (1 + 1) == 3") is on_ci
+    assert summary_mine[-3] == "SKIPPED [1] outcomes/test_outcomes.py:29: not on this platform"
     # The same sections, in pytest's order, with the per-group table before the summary.
     titles = [line.strip("= ") for line in mine if re.fullmatch(r"=+ .* =+", line)]
     assert titles == [
