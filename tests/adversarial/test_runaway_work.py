@@ -193,12 +193,12 @@ async def test_sigterm_during_a_runaway_statement_ends_the_server_with_exact_cou
     step("6 rows (the cancelled one too), all counted by the session closed after them")
 
 
+@pytest.mark.sqlite_only  # PostgreSQL has no single write lock to queue on
 async def test_one_clients_writes_queue_behind_each_other_not_ahead_of_other_clients(
     register: Register,
     serve: StartServer,
     tmp_path: Path,
     raw_db: AsyncEngine,
-    database_url: str,
     step: Step,
 ) -> None:
     """SQLite has one write lock for every client; one client holds one place in its queue.
@@ -209,8 +209,6 @@ async def test_one_clients_writes_queue_behind_each_other_not_ahead_of_other_cli
     writing call holds the lock until the test opens a gate; its two other calls
     and the victim's echo row arrive meanwhile.
     """
-    if sqlite_file(database_url) is None:
-        pytest.skip("PostgreSQL has no single write lock to queue on")
     abuser, victim = await register("write hog"), await register("victim", "readonly")
     report, gate = tmp_path / "queue.json", tmp_path / "gate"
     server = serve(
