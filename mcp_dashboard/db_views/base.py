@@ -11,24 +11,35 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from mcp_dashboard.db_views.queries import (
     TABLES,
     Detail,
+    Fetch,
     Row,
     Table,
     ToolRate,
     read_detail,
     read_tables,
+    read_traced,
     table_queries,
     window_start,
+)
+from mcp_dashboard.db_views.traces import (
+    MAX_TRACES,
+    TraceCall,
+    TraceRows,
+    read_trace_calls,
+    read_trace_rows,
 )
 
 DEFAULT_ROW_LIMIT = 200
 DETAIL_WAIT_S = 5.0  # a detail waits this long for a poll in progress to end
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class Snapshot:
     # The error is that there is no service database (yet): no file, or no service tables.
     # Not a fault when the run never made one; the run's tables stay one quiet line.
     absent: bool = False
+    # Some rows carry a trace id (traced tests made them): the tables can show one test's.
+    traced: bool = False
+    # The trace these tables were filtered to (None: every row).
+    trace: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,6 +65,14 @@ class Snapshot:
     def table(self, name: str) -> Table | None:
         found = getattr(self, name)
         return found if isinstance(found, Table) else None
+
+
+@dataclass(frozen=True)
+class TraceCalls:
+    """Tool calls by trace id (oldest first; () for a trace without any), or why not."""
+
+    by_trace: Mapping[str, tuple[TraceCall, ...]]
+    error: str | None = None
 
 
 class DatabaseView(ABC):
@@ -68,6 +91,8 @@ class DatabaseView(ABC):
         self.limit = limit
         self.offsets: dict[str, int] = dict.fromkeys(TABLES, 0)  # the page each table shows
         self._queries = table_queries(self.tie)
+        self._traced_queries = table_queries(self.tie, traced=True)
+        self.trace: str | None = None  # only this trace's rows, at the next polls
         self._lock = threading.Lock()
         self._closed = threading.Event()  # set by the UI thread, read by the polling one
         self._marker: object = None  # the change signal at the last snapshot
@@ -104,13 +129,24 @@ class DatabaseView(ABC):
         minute, so it is asked for every few seconds, not at every change)."""
         self._start_read()
         since = self._since_param(window_start()) if rates else None
-        tables, tools = read_tables(self._fetch, self._queries, self.limit, self.offsets, since)
+        trace = self.trace
+        queries = self._queries if trace is None else self._traced_queries
+        tables, tools = read_tables(self._fetch, queries, self.limit, self.offsets, since, trace)
         return Snapshot(
             clients=tables["clients"],
             sessions=tables["sessions"],
             executions=tables["executions"],
             tools=tools,
+            traced=read_traced(self._fetch),
+            trace=trace,
         )
+
+    def only_trace(self, trace: str | None) -> None:
+        """Show only the rows of `trace` (None: all rows) from the next poll (call it with
+        force), each table from its first page."""
+        if trace != self.trace:
+            self.trace = trace
+            self.offsets = dict.fromkeys(TABLES, 0)
 
     def page(self, table: str, offset: int) -> None:
         """Show rows from `offset` of `table` at the next poll (call it with force)."""
@@ -118,13 +154,41 @@ class DatabaseView(ABC):
 
     def detail(self, table: str, key: str) -> Detail:
         """One row and what hangs off it, read in a transaction of its own (worker thread)."""
-        if not self._lock.acquire(timeout=DETAIL_WAIT_S):
-            return Detail(title=key, error="The database is busy: try again in a moment.")
+        return self._read_alone(
+            lambda fetch: read_detail(fetch, table, key),
+            lambda message, _absent: Detail(title=key, error=message),
+        )
+
+    def trace_rows(self, trace_ids: Sequence[str]) -> TraceRows:
+        """The calls, sessions and clients of these traces (at most `traces.MAX_TRACES`),
+        read in a transaction of their own (worker thread); a fault is the result's `error`."""
+        return self._read_alone(
+            lambda fetch: read_trace_rows(fetch, trace_ids),
+            lambda message, absent: TraceRows(error=message, absent=absent),
+        )
+
+    def trace_calls(self, trace_ids: Sequence[str]) -> TraceCalls:
+        """The tool calls of each trace (any number, `MAX_TRACES` per statement), read in
+        one transaction (worker thread): what a run timeline draws."""
+
+        def read(fetch: Fetch) -> TraceCalls:
+            found: dict[str, tuple[TraceCall, ...]] = {}
+            for start in range(0, len(trace_ids), MAX_TRACES):
+                found.update(read_trace_calls(fetch, trace_ids[start : start + MAX_TRACES]))
+            return TraceCalls(found)
+
+        return self._read_alone(read, lambda message, _absent: TraceCalls({}, message))
+
+    def _read_alone(self, read: Callable[[Fetch], _R], failed: Callable[[str, bool], _R]) -> _R:
+        """`read` in one read transaction, waiting a while for a poll in progress; a fault
+        becomes `failed(message, absent)`."""
+        if self._closed.is_set() or not self._lock.acquire(timeout=DETAIL_WAIT_S):
+            return failed("The database is busy: try again in a moment.", False)
         try:
             self._begin()
             try:
                 self._start_read()
-                return read_detail(self._fetch, table, key)
+                return read(self._fetch)
             finally:
                 self._end()
         except Exception as exc:
@@ -132,7 +196,7 @@ class DatabaseView(ABC):
             if message is None:
                 raise
             self._disconnect()
-            return Detail(title=key, error=message)
+            return failed(message, self._absent(exc))
         finally:
             self._lock.release()
 

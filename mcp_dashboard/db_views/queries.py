@@ -30,18 +30,28 @@ DETAIL_TEXT_KEPT = 64 * 1024  # of arguments, results and errors on the detail s
 TOOL_WINDOW_S = 60  # the per-tool summary counts the calls of the last minute
 
 # Newest first. Equal timestamps are ordered by `{tie}`: SQLite's rowid (insertion
-# order) or, on engines without one, the primary key (stable, if arbitrary).
+# order) or, on engines without one, the primary key (stable, if arbitrary). `{where}`:
+# nothing, or one test's rows (`:trace`, its W3C trace id).
 _SQL = {
     "clients": "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
-    "revoked_at FROM clients ORDER BY created_at DESC, {tie} DESC LIMIT :limit OFFSET :offset",
+    "revoked_at FROM clients {where}ORDER BY created_at DESC, {tie} DESC "
+    "LIMIT :limit OFFSET :offset",
     "sessions": "SELECT s.id, c.name, s.status, s.request_count, s.created_at, "
     "s.last_activity_at FROM sessions s JOIN clients c ON c.id = s.client_id "
-    "ORDER BY s.created_at DESC, s.{tie} DESC LIMIT :limit OFFSET :offset",
+    "{where}ORDER BY s.created_at DESC, s.{tie} DESC LIMIT :limit OFFSET :offset",
     "executions": "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
     "e.session_id, e.error_message FROM tool_executions e "
     "JOIN clients c ON c.id = e.client_id "
-    "ORDER BY e.started_at DESC, e.{tie} DESC LIMIT :limit OFFSET :offset",
+    "{where}ORDER BY e.started_at DESC, e.{tie} DESC LIMIT :limit OFFSET :offset",
 }
+_TRACE_COLUMN = {"clients": "trace_id", "sessions": "s.trace_id", "executions": "e.trace_id"}
+# Whether any row carries a trace id: three lookups in the partial trace indexes.
+TRACED_SQL = (
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM tool_executions WHERE trace_id IS NOT NULL "
+    "LIMIT 1) e) + (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE trace_id IS NOT NULL "
+    "LIMIT 1) s) + (SELECT count(*) FROM (SELECT 1 FROM clients WHERE trace_id IS NOT NULL "
+    "LIMIT 1) c)"
+)
 TOOL_SQL = (
     "SELECT tool_name, count(*), sum(CASE WHEN status = 'success' THEN 0 ELSE 1 END) "
     "FROM tool_executions WHERE started_at >= :since GROUP BY tool_name "
@@ -49,13 +59,18 @@ TOOL_SQL = (
 )
 
 
-def table_queries(tie: str) -> dict[str, str]:
-    """The three SELECTs (named parameters `:limit`, `:offset`), tie-broken by `tie`."""
-    return {name: sql.format(tie=tie) for name, sql in _SQL.items()}
+def table_queries(tie: str, *, traced: bool = False) -> dict[str, str]:
+    """The three SELECTs (named parameters `:limit`, `:offset`), tie-broken by `tie`;
+    `traced`: only the rows of one trace (`:trace`)."""
+    return {
+        name: sql.format(tie=tie, where=f"WHERE {_TRACE_COLUMN[name]} = :trace " if traced else "")
+        for name, sql in _SQL.items()
+    }
 
 
-def count_query(name: str) -> str:
-    return f"SELECT count(*) FROM {TABLE_OF[name]}"  # noqa: S608 - fixed table names
+def count_query(name: str, *, traced: bool = False) -> str:
+    where = " WHERE trace_id = :trace" if traced else ""
+    return f"SELECT count(*) FROM {TABLE_OF[name]}{where}"  # noqa: S608 - fixed table names
 
 
 # -- cells -------------------------------------------------------------------------
@@ -69,7 +84,7 @@ def clock(value: str | datetime | None) -> str:
     """UTC time of day (the date when it is not today); SQLite stores text, PostgreSQL datetimes."""
     if not value:
         return "-"
-    moment = _moment(value)
+    moment = utc_moment(value)
     if moment is None:
         return str(value)[:19]
     if moment.date() == datetime.now(UTC).date():
@@ -77,7 +92,7 @@ def clock(value: str | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _moment(value: str | datetime) -> datetime | None:
+def utc_moment(value: str | datetime) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     try:
@@ -166,15 +181,27 @@ class ToolRate:
 
 
 def read_tables(
-    fetch: Fetch, queries: Mapping[str, str], limit: int, offsets: Mapping[str, int], since: object
+    fetch: Fetch,
+    queries: Mapping[str, str],
+    limit: int,
+    offsets: Mapping[str, int],
+    since: object,
+    trace: str | None = None,
 ) -> tuple[dict[str, Table], tuple[ToolRate, ...] | None]:
-    """The three tables, and the per-tool summary from `since` (None: not read)."""
+    """The three tables (`trace`: only its rows, with `queries` made `traced`), and the
+    per-tool summary from `since` (None: not read)."""
     tables = {}
+    traced = trace is not None
     for name in TABLES:
         columns, cells = CELLS[name]
         offset = offsets.get(name, 0)
-        rows = fetch(queries[name], {"limit": limit, "offset": offset})
-        total = int(fetch(count_query(name), {})[0][0])
+        params: dict[str, object] = {"limit": limit, "offset": offset}
+        if traced:
+            params["trace"] = trace
+        rows = fetch(queries[name], params)
+        total = int(
+            fetch(count_query(name, traced=traced), {"trace": trace} if traced else {})[0][0]
+        )
         tables[name] = Table(name, columns, tuple(cells(r) for r in rows), total, offset)
     if since is None:
         return tables, None
@@ -183,6 +210,11 @@ def read_tables(
         for tool, calls, errors in fetch(TOOL_SQL, {"since": since})
     )
     return tables, rates
+
+
+def read_traced(fetch: Fetch) -> bool:
+    """Whether any client, session or execution carries a trace id (a traced test made it)."""
+    return bool(fetch(TRACED_SQL, {})[0][0])
 
 
 def window_start(now: datetime | None = None) -> datetime:
