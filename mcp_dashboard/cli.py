@@ -22,6 +22,7 @@ from mcp_dashboard.github_summary import markdown_summary
 from mcp_dashboard.headless import HeadlessPrinter, wants_colour
 from mcp_dashboard.launch import Launcher, exit_code
 from mcp_dashboard.options import Options, parse
+from mcp_dashboard.run_calls import measure_calls
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import RunState, reduce
 
@@ -95,11 +96,12 @@ def run_ci(options: Options, out: TextIO) -> int:
         )
         state, run = asyncio.run(drive(config, printer))
         state = launcher.finish(run_id, state)
-    printer.summary(state, list(run.output))
+        calls = measure_calls(launcher.history, run_id, state, run.database_url)
+    printer.summary(state, list(run.output), calls)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(state))
+            handle.write(markdown_summary(state, calls))
     return exit_code(state)
 
 

@@ -7,6 +7,7 @@ import re
 from mcp_dashboard.state import RunState
 from mcp_dashboard.status import OUTCOMES, RunStatus, TestStatus, needs_rerun
 from mcp_dashboard.summary import closing_line
+from mcp_dashboard.tool_metrics import CallReport, markdown_lines
 
 MAX_TRACEBACK_CHARS = 20_000  # GitHub caps a step summary at 1 MiB
 ICONS = {
@@ -17,7 +18,8 @@ ICONS = {
 }
 
 
-def markdown_summary(state: RunState) -> str:
+def markdown_summary(state: RunState, calls: CallReport | None = None) -> str:
+    """`calls`: the run's tool calls (run_calls.py); None when its tests made none."""
     icon = ICONS.get(state.status, "")
     lines = [
         f"## {icon} mcp-dashboard: {closing_line(state)}".replace("  ", " "),
@@ -47,6 +49,8 @@ def markdown_summary(state: RunState) -> str:
         lines += ["", "### Flaky and slower tests", ""]
         lines += [f"- flaky: `{t.nodeid}`" for t in flaky]
         lines += [f"- slower: `{t.nodeid}` {t.duration:.2f}s" for t in slower]
+    if calls is not None:
+        lines += markdown_lines(calls)
     problems = state.collection_errors
     failures = [t for t in tests if needs_rerun(t.status)]
     if problems or failures:

@@ -5,8 +5,9 @@ While the run goes: one character per finished test (`.` `F` `E` `s` `x` `X`, an
 with `-v`, one line per test instead (and with `--steps`, each step line as it
 arrives). At the end, as pytest does: errors, failures with their tracebacks and
 captured output, the warnings, then the table per critical path (or module),
-flaky and slower tests, pytest's short test summary (failures, errors, skip and
-xfail reasons), and its closing line. Colour when writing to a terminal.
+flaky and slower tests, the tool calls the tests made when they left stamped rows in
+the service's database (tool_metrics.py), pytest's short test summary (failures,
+errors, skip and xfail reasons), and its closing line. Colour when writing to a terminal.
 
 If pytest stopped before running anything (a usage error), its own words are
 printed first and nothing else pretends a run happened.
@@ -25,6 +26,7 @@ from typing import TextIO
 from mcp_dashboard.state import RunState, TestState
 from mcp_dashboard.status import OUTCOMES, RunStatus, TestStatus
 from mcp_dashboard.summary import closing_line, plural
+from mcp_dashboard.tool_metrics import CallReport, text_rows
 
 WIDTH = 80
 GROUP_WIDTH = 40  # the table's group column at most; a longer path keeps its end
@@ -139,7 +141,10 @@ class HeadlessPrinter:
 
     # -- at the end --------------------------------------------------------------
 
-    def summary(self, state: RunState, output: list[str] | None = None) -> None:
+    def summary(
+        self, state: RunState, output: list[str] | None = None, calls: CallReport | None = None
+    ) -> None:
+        """`calls`: the run's tool calls (run_calls.py); None when its tests made none."""
         self._end_progress(state)
         if state.started_at is None or state.exit_status == 4:
             self._did_not_start(state, output or [])
@@ -154,6 +159,8 @@ class HeadlessPrinter:
             for row in path_table(state):
                 self._line(row)
         self._history(state)
+        if calls is not None:
+            self._calls(calls)
         if state.ignored_lines:
             # A damaged stream is survived, never hidden: its results may be incomplete.
             self._line(
@@ -245,6 +252,11 @@ class HeadlessPrinter:
         for test in slower:
             median = test.history.median if test.history else None
             self._line(f"  SLOWER {test.nodeid} {test.duration:.2f}s (median {median or 0:.2f}s)")
+
+    def _calls(self, report: CallReport) -> None:
+        self._title("tool calls")
+        for line, flagged in text_rows(report):
+            self._line(self._paint(line, "yellow") if flagged else line)
 
     def _short_summary(self, state: RunState) -> None:
         lines = short_summary(state)

@@ -5,7 +5,10 @@ PATHS, or were running when it died (`--rerun-failed` runs exactly those), and
 what is unusual about a test now — flaky (it both passed and failed, within its
 last 10 results, on the same code: see fingerprint.py; a test someone broke on
 purpose, or fixed, is not flaky) or slower (this run's duration over 2x the
-median of its recent passing runs, and over 0.2 s).
+median of its recent passing runs, and over 0.2 s). It also keeps each run's tool-call
+metrics (tool_metrics.py): per tool its calls, errors, p50 and p95, and per test how
+many calls it made, so the next run can say which tool got slower and which test
+changed what it does.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sqlite3
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +28,8 @@ from typing import NamedTuple
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
 from mcp_dashboard.status import NEEDS_RERUN, TestStatus, is_failed
+from mcp_dashboard.tool_metrics import WINDOW as TOOL_WINDOW
+from mcp_dashboard.tool_metrics import ToolStats
 from mcp_service.sqlite_busy import enter_wal
 
 WINDOW = 10
@@ -58,6 +63,23 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, nodeid)
 );
 CREATE INDEX IF NOT EXISTS results_by_test ON results (nodeid, run_id);
+CREATE TABLE IF NOT EXISTS tool_metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    tool TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    p50_ms REAL NOT NULL,
+    p95_ms REAL NOT NULL,
+    PRIMARY KEY (run_id, tool)
+);
+CREATE INDEX IF NOT EXISTS tool_metrics_by_tool ON tool_metrics (tool, run_id);
+CREATE TABLE IF NOT EXISTS test_calls (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    nodeid TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (run_id, nodeid)
+);
+CREATE INDEX IF NOT EXISTS test_calls_by_test ON test_calls (nodeid, run_id);
 """
 
 
@@ -212,6 +234,59 @@ class History:
         for nodeid, rid, outcome, duration, fingerprint in rows:
             by_test[nodeid].append(Result(rid, outcome, duration, fingerprint))
         return [assess_test(nodeid, results, window) for nodeid, results in by_test.items()]
+
+    def record_calls(
+        self, run_id: int, tools: Sequence[ToolStats], tests: Mapping[str, int]
+    ) -> None:
+        """A run's tool metrics, and the calls each test made (`tests`: node id → calls)."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tool_metrics VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, t.tool, t.calls, t.errors, t.p50_ms, t.p95_ms) for t in tools],
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO test_calls VALUES (?, ?, ?)",
+                [(run_id, nodeid, calls) for nodeid, calls in tests.items()],
+            )
+
+    def tool_metrics(self, run_id: int) -> dict[str, ToolStats]:
+        rows = self._db.execute(
+            "SELECT tool, calls, errors, p50_ms, p95_ms FROM tool_metrics WHERE run_id = ? "
+            "ORDER BY tool",
+            (run_id,),
+        )
+        return {tool: ToolStats(tool, *rest) for tool, *rest in rows}
+
+    def test_calls(self, run_id: int) -> dict[str, int]:
+        rows = self._db.execute("SELECT nodeid, calls FROM test_calls WHERE run_id = ?", (run_id,))
+        return dict(rows.fetchall())
+
+    def earlier_p95(self, run_id: int, tool: str, limit: int = TOOL_WINDOW) -> list[float]:
+        """The tool's p95 in the last `limit` runs before `run_id` of the same PATHS that
+        called it, newest first."""
+        rows = self._db.execute(
+            "SELECT m.p95_ms FROM tool_metrics m JOIN runs r ON r.id = m.run_id "
+            "WHERE m.tool = ? AND m.run_id < ? "
+            "AND r.paths = (SELECT paths FROM runs WHERE id = ?) "
+            "ORDER BY m.run_id DESC LIMIT ?",
+            (tool, run_id, run_id, limit),
+        )
+        return [p95 for (p95,) in rows]
+
+    def previous_calls(self, run_id: int) -> dict[str, int | None]:
+        """For each test counted in `run_id`: its count in the latest earlier run that
+        counted it (any PATHS: a node id names one test), or None."""
+        rows = self._db.execute(
+            """
+            SELECT cur.nodeid, (
+                SELECT prev.calls FROM test_calls prev
+                WHERE prev.nodeid = cur.nodeid AND prev.run_id < cur.run_id
+                ORDER BY prev.run_id DESC LIMIT 1
+            ) FROM test_calls cur WHERE cur.run_id = ?
+            """,
+            (run_id,),
+        )
+        return dict(rows.fetchall())
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
