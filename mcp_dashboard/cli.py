@@ -20,11 +20,12 @@ from typing import TextIO
 
 from mcp_dashboard.github_summary import markdown_summary
 from mcp_dashboard.headless import HeadlessPrinter, wants_colour
+from mcp_dashboard.headless_run import fold
 from mcp_dashboard.launch import Launcher, exit_code
 from mcp_dashboard.options import Options, parse
 from mcp_dashboard.run_calls import measure_calls
 from mcp_dashboard.runner import Run, RunConfig
-from mcp_dashboard.state import RunState, reduce
+from mcp_dashboard.state import RunState
 
 
 def version() -> str:
@@ -52,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = dataclasses.replace(options, database_url=database_url)
     if options.monitor:
         return monitor(options)
+    if options.watch and (options.ci or not sys.stdout.isatty()):
+        from mcp_dashboard.watch_ci import watch_ci
+
+        return watch_ci(options, sys.stdout)
     if not options.ci and sys.stdout.isatty():
         from mcp_dashboard.app import run_app
 
@@ -110,16 +115,12 @@ async def drive(config: RunConfig, printer: HeadlessPrinter) -> tuple[RunState, 
 
     SIGINT and SIGTERM cancel the run (pytest gets SIGINT, then harsher signals).
     """
-    state = RunState()
     loop = asyncio.get_running_loop()
     async with Run(config) as run:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(run.cancel()))
         try:
-            async for event in run:
-                new = reduce(state, event)
-                printer.update(state, new, getattr(event, "nodeid", None))
-                state = new
+            state = await fold(run, printer)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)

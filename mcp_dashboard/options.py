@@ -72,6 +72,7 @@ examples:
   mcp-dashboard --ci                 plain text like `pytest -q`, pytest's exit status
   mcp-dashboard --ci -v              one line per test; --steps adds each step line
   mcp-dashboard --rerun-failed       the tests that failed in the last run of these paths
+  mcp-dashboard --watch --ci tests   on each save, rerun the tests it affects, and failures
   mcp-dashboard -- --my-plugin-flag value   everything after -- goes to pytest
   mcp-dashboard --monitor            watch a running service's tables (no tests)
 
@@ -96,6 +97,7 @@ class Options:
     verbosity: int = 0  # pytest's -v minus -q
     steps: bool = False  # --ci: also print each "✓ …" step line as it arrives
     rerun_failed: bool = False
+    watch: bool = False  # rerun what each saved change affects, until Ctrl-C
     json_report: Path | None = None
     junit_xml: Path | None = None
     database_url: str | None = None
@@ -143,6 +145,12 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         help="run exactly the tests that failed or errored in the last run of the same PATHS, "
         "and the test it was running if it died",
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the first run, rerun the test files each saved change affects (through "
+        "imports) and the tests that failed, until Ctrl-C; with --ci, a summary per run",
+    )
     parser.add_argument("-m", dest="marker_expression", metavar="EXPR", help="pytest -m")
     parser.add_argument("--category", metavar="NAME", help="only tests with this marker")
     parser.add_argument("--pattern", metavar="TEXT", help="only node ids / files containing TEXT")
@@ -173,6 +181,7 @@ _OURS = {
     "--monitor": 0,
     "--steps": 0,
     "--rerun-failed": 0,
+    "--watch": 0,
     "-m": 1,
     "--category": 1,
     "--pattern": 1,
@@ -250,6 +259,8 @@ def parse(argv: Sequence[str], *, version: str = "") -> Options:
     split = split_argv(argv)
     parser = build_parser(version)
     args = parser.parse_args([*split.ours, *split.paths])
+    if args.watch and args.rerun_failed:
+        parser.error("--watch reruns failures itself: leave out --rerun-failed")
     return Options(
         paths=tuple(args.paths),
         pytest_options=tuple(split.pytest_options),
@@ -261,6 +272,7 @@ def parse(argv: Sequence[str], *, version: str = "") -> Options:
         verbosity=split.verbosity,
         steps=args.steps,
         rerun_failed=args.rerun_failed,
+        watch=args.watch,
         json_report=args.json_report,
         junit_xml=args.junit_xml,
         database_url=args.database_url,

@@ -1,0 +1,373 @@
+"""Watch mode on a temporary project written for real: the import graph's selections, its
+incremental cache, the watch plan's queueing, and `mcp-dashboard --watch --ci` end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcp_dashboard.import_graph import ChangeKind, Effect, ImportGraph
+from mcp_dashboard.options import parse
+from mcp_dashboard.watch import Outcomes, Phase, WatchPlan
+from tests.dashboard.helpers import child_env
+from tests.toolkit import until_sync
+
+PROJECT = {
+    "pytest.ini": "[pytest]\n",
+    "conftest.py": "",
+    "pkg/__init__.py": "",
+    "pkg/core.py": "def value() -> int:\n    return 1\n",
+    "pkg/helpers.py": "from .core import value\n\n\ndef double() -> int:\n    return 2 * value()\n",
+    "pkg/other.py": 'def name() -> str:\n    return "old"\n',
+    "pkg/sub/__init__.py": "",
+    "pkg/sub/deep.py": "from ..helpers import double\n\n\ndef quadruple() -> int:\n"
+    "    return 2 * double()\n",
+    "tests/conftest.py": "",
+    "tests/support.py": "from pkg.other import name\n",
+    "tests/test_core.py": "import pkg.core\n\n\ndef test_core():\n"
+    "    assert pkg.core.value() == 1\n",
+    "tests/test_helpers.py": "from pkg.helpers import double\n\n\ndef test_double():\n"
+    "    assert double() == 2\n",
+    "tests/test_other.py": "from pkg import other\n\n\ndef test_name():\n"
+    '    assert other.name() == "new"\n\n\ndef test_other():\n    pass\n',
+    "tests/test_deep.py": "from pkg.sub.deep import quadruple\n\n\ndef test_deep():\n"
+    "    assert quadruple() == 4\n",
+    "tests/sub/conftest.py": "",
+    "tests/sub/test_sub.py": "from tests.support import name\n\n\ndef test_sub():\n"
+    "    assert name\n",
+    # Not the project's code: a venv (by name, and by its pyvenv.cfg), caches, our state.
+    ".venv/pyvenv.cfg": "",
+    ".venv/lib/test_venv.py": "import pkg.core\n",
+    "env2/pyvenv.cfg": "",
+    "env2/test_in_env.py": "import pkg.core\n",
+    "pkg/__pycache__/test_cached.py": "import pkg.core\n",
+    ".mypy_cache/test_m.py": "import pkg.core\n",
+    ".pytest_cache/test_p.py": "import pkg.core\n",
+    ".mcp-dashboard/test_state.py": "import pkg.core\n",
+    ".git/test_git.py": "import pkg.core\n",
+}
+PROJECT_FILES = (
+    "conftest.py",
+    "pkg/__init__.py",
+    "pkg/core.py",
+    "pkg/helpers.py",
+    "pkg/other.py",
+    "pkg/sub/__init__.py",
+    "pkg/sub/deep.py",
+    "tests/conftest.py",
+    "tests/sub/conftest.py",
+    "tests/sub/test_sub.py",
+    "tests/support.py",
+    "tests/test_core.py",
+    "tests/test_deep.py",
+    "tests/test_helpers.py",
+    "tests/test_other.py",
+)
+ALL_TESTS = (
+    "tests/sub/test_sub.py",
+    "tests/test_core.py",
+    "tests/test_deep.py",
+    "tests/test_helpers.py",
+    "tests/test_other.py",
+)
+
+
+def write_project(root: Path) -> Path:
+    for name, text in PROJECT.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def graph_of(root: Path) -> ImportGraph:
+    graph = ImportGraph(root, root / ".mcp-dashboard" / "import-graph.json")
+    graph.scan()
+    return graph
+
+
+def selected(graph: ImportGraph, *names: str) -> tuple[str, ...]:
+    return graph.update([graph.root / name for name in names]).tests
+
+
+def test_a_change_selects_exactly_the_tests_that_import_it(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    graph = graph_of(root)
+    assert graph.files == PROJECT_FILES  # no venv, cache, state or .git file
+    # `from ..helpers import double` in pkg/sub: resolved against the file's directory.
+    assert graph.imports("pkg/sub/deep.py") == ("pkg", "pkg.helpers", "pkg.helpers.double")
+
+    assert selected(graph, "pkg/core.py") == (
+        "tests/test_core.py",  # import pkg.core
+        "tests/test_deep.py",  # through pkg.sub.deep, then pkg.helpers (relative imports)
+        "tests/test_helpers.py",  # through pkg.helpers
+    )
+    assert selected(graph, "pkg/helpers.py") == ("tests/test_deep.py", "tests/test_helpers.py")
+    assert selected(graph, "pkg/sub/deep.py") == ("tests/test_deep.py",)
+    # A test helper module is a module like any other: `from pkg import other` reaches
+    # pkg/other.py, and tests/support.py carries it to the test that imports it.
+    assert selected(graph, "pkg/other.py") == ("tests/sub/test_sub.py", "tests/test_other.py")
+    # `import pkg.core` runs pkg/__init__.py first: every test importing from pkg.
+    assert selected(graph, "pkg/__init__.py") == ALL_TESTS
+    assert selected(graph, "tests/test_core.py") == ("tests/test_core.py",)
+    assert selected(graph, "tests/sub/conftest.py") == ("tests/sub/test_sub.py",)
+    assert selected(graph, "tests/conftest.py") == ALL_TESTS
+    assert selected(graph, "conftest.py") == ALL_TESTS
+    assert selected(graph, "tests/support.py") == ("tests/sub/test_sub.py",)
+
+    ignored = [root / n for n in PROJECT if n.endswith(".py") and n not in PROJECT_FILES]
+    assert len(ignored) == 7
+    outside = tmp_path / "outside.py"
+    outside.write_text("import pkg.core\n")
+    assert graph.update([*ignored, outside, root / "pytest.ini"]).effects == ()
+    assert graph.files == PROJECT_FILES
+
+
+def test_new_deleted_and_broken_files(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    graph = graph_of(root)
+
+    (root / "tests/test_new.py").write_text("import pkg.core\n\n\ndef test_new():\n    pass\n")
+    [added] = graph.update([root / "tests/test_new.py"]).effects
+    assert added == Effect("tests/test_new.py", ChangeKind.ADDED, ("tests/test_new.py",), True)
+    assert "tests/test_new.py" in selected(graph, "pkg/core.py")
+
+    # A test importing a module that does not exist yet: creating it reruns that test.
+    (root / "tests/test_future.py").write_text("from pkg.future import soon\n")
+    graph.update([root / "tests/test_future.py"])
+    (root / "pkg/future.py").write_text("soon = 1\n")
+    assert selected(graph, "pkg/future.py") == ("tests/test_future.py",)
+
+    # Deleted: the tests that imported it, which now fail to import, rerun.
+    (root / "pkg/other.py").unlink()
+    [deleted] = graph.update([root / "pkg/other.py"]).effects
+    assert deleted == Effect(
+        "pkg/other.py", ChangeKind.DELETED, ("tests/sub/test_sub.py", "tests/test_other.py")
+    )
+    assert "pkg/other.py" not in graph.files
+    # A whole directory gone (a `git checkout`, an `rm -r`): reported as the directory.
+    shutil.rmtree(root / "pkg/sub")
+    impact = graph.update([root / "pkg/sub"])
+    assert [(e.path, e.kind) for e in impact.effects] == [
+        ("pkg/sub/__init__.py", ChangeKind.DELETED),
+        ("pkg/sub/deep.py", ChangeKind.DELETED),
+    ]
+    assert impact.tests == ("tests/test_deep.py",)
+
+    # Half-typed code: the file keeps the imports it had, its importers still rerun.
+    (root / "pkg/helpers.py").write_text("from .core import value\n\ndef double(:\n")
+    assert selected(graph, "pkg/helpers.py") == ("tests/test_helpers.py",)
+    assert graph.imports("pkg/helpers.py") == ("pkg", "pkg.core", "pkg.core.value")
+
+
+def test_the_cache_reparses_only_what_changed(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    first = graph_of(root)
+    assert first.last_parsed == PROJECT_FILES
+    assert first.parsed == len(PROJECT_FILES)
+
+    again = graph_of(root)  # a restart: everything from the cache file
+    assert (again.parsed, again.last_parsed) == (0, ())
+    assert again.imports("pkg/helpers.py") == first.imports("pkg/helpers.py")
+
+    helpers = root / "pkg/helpers.py"
+    helpers.write_text(helpers.read_text() + "from pkg import other\n")
+    assert again.update([helpers]).tests == ("tests/test_deep.py", "tests/test_helpers.py")
+    assert (again.parsed, again.last_parsed) == (1, ("pkg/helpers.py",))
+    assert "pkg.other" in again.imports("pkg/helpers.py")
+    # The new edge is live: pkg/other.py now reaches the tests of helpers too.
+    assert selected(again, "pkg/other.py") == (
+        "tests/sub/test_sub.py",
+        "tests/test_deep.py",
+        "tests/test_helpers.py",
+        "tests/test_other.py",
+    )
+
+    # Changed while nobody watched: the next start reparses that file alone (mtime, size).
+    core = root / "pkg/core.py"
+    core.write_text(core.read_text() + "# edited\n")
+    restarted = ImportGraph(root, root / ".mcp-dashboard" / "import-graph.json")
+    impact = restarted.scan()
+    assert restarted.last_parsed == ("pkg/core.py",)
+    assert [(e.path, e.kind) for e in impact.effects] == [("pkg/core.py", ChangeKind.CHANGED)]
+
+
+def test_a_change_during_a_run_queues_one_rerun_with_the_changes_merged(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    graph = graph_of(root)
+    plan = WatchPlan()
+
+    first = plan.start()
+    assert (first.run_all, first.targets, first.reason) == (True, (), "watch started: all tests")
+    assert plan.phase == Phase.RUNNING
+    # Three saves while the first run goes: nothing starts, one rerun is queued.
+    assert plan.changed(graph.update([root / "pkg/helpers.py"])) is None
+    assert plan.changed(graph.update([root / "tests/test_core.py"])) is None
+    assert plan.changed(graph.update([root / "pkg/helpers.py"])) is None
+    assert plan.pending
+
+    rerun = plan.finished(
+        Outcomes(
+            passed=("tests/test_core.py::test_core", "tests/test_other.py::test_other"),
+            failed=("tests/test_other.py::test_name", "tests/sub/test_sub.py::test_sub"),
+            files=ALL_TESTS,
+        )
+    )
+    assert rerun is not None
+    assert rerun.tests == ("tests/test_core.py", "tests/test_deep.py", "tests/test_helpers.py")
+    assert rerun.failed == ("tests/sub/test_sub.py::test_sub", "tests/test_other.py::test_name")
+    assert rerun.targets == rerun.tests + rerun.failed
+    assert rerun.reason == (
+        "pkg/helpers.py changed: 2 test files import it; tests/test_core.py changed; "
+        "2 tests failed last time"
+    )
+    assert (plan.phase, plan.pending, plan.runs) == (Phase.RUNNING, False, 2)
+    # Exactly one: when the rerun ends, nothing else is queued.
+    assert plan.finished(Outcomes(passed=("tests/sub/test_sub.py::test_sub",))) is None
+    assert (plan.phase, plan.failed) == (Phase.IDLE, {"tests/test_other.py::test_name"})
+
+    # Idle: a change starts a run at once; its failed test is covered by its own file.
+    other = plan.changed(graph.update([root / "tests/test_other.py"]))
+    assert other is not None
+    assert (other.targets, other.reason) == (
+        ("tests/test_other.py",),
+        "tests/test_other.py changed",
+    )
+    # `run all` during a run wins over the changes queued with it.
+    assert plan.changed(graph.update([root / "pkg/core.py"])) is None
+    assert plan.run_all() is None
+    everything = plan.finished(Outcomes(passed=("tests/test_other.py::test_name",)))
+    assert everything is not None
+    assert (everything.run_all, everything.reason) == (True, "run all requested")
+    # What pytest collects is the authority on test files: one its configuration leaves
+    # out (norecursedirs, -k, -m) is never run by naming it.
+    plan.finished(Outcomes(files=tuple(t for t in ALL_TESTS if t != "tests/test_deep.py")))
+    helpers = plan.changed(graph.update([root / "pkg/helpers.py"]))
+    assert helpers is not None
+    assert (helpers.targets, helpers.reason) == (
+        ("tests/test_helpers.py",),
+        "pkg/helpers.py changed: 2 test files import it",
+    )
+    plan.finished(Outcomes())
+
+    # A change no test imports starts nothing, and says so.
+    (root / "pkg/unused.py").write_text("x = 1\n")
+    assert plan.changed(graph.update([root / "pkg/unused.py"])) is None
+    assert plan.status == "pkg/unused.py added: no test imports it"
+
+
+def test_the_scope_limits_the_selection_and_a_deleted_file_drops_its_failures(
+    tmp_path: Path,
+) -> None:
+    root = write_project(tmp_path / "project")
+    graph = graph_of(root)
+    plan = WatchPlan(["tests/test_deep.py::test_deep", "./tests/sub"])
+    assert plan.start().targets == ("tests/test_deep.py::test_deep", "tests/sub")
+    plan.finished(Outcomes(failed=("tests/sub/test_sub.py::test_sub",), files=ALL_TESTS))
+
+    request = plan.changed(graph.update([root / "pkg/core.py"]))
+    assert request is not None  # test_core and test_helpers are out of scope
+    assert request.targets == ("tests/test_deep.py::test_deep", "tests/sub/test_sub.py::test_sub")
+    plan.finished(Outcomes(failed=("tests/sub/test_sub.py::test_sub",)))
+
+    (root / "tests/sub/test_sub.py").unlink()
+    assert plan.changed(graph.update([root / "tests/sub/test_sub.py"])) is None
+    assert plan.failed == set()  # never passed to pytest again: it would be "not found"
+
+
+def test_the_watch_option() -> None:
+    options = parse(["--watch", "--ci", "tests", "-x"])
+    assert (options.watch, options.ci, options.paths, options.pytest_options) == (
+        True,
+        True,
+        ("tests",),
+        ("-x",),
+    )
+    assert not parse([]).watch
+    with pytest.raises(SystemExit) as exited:
+        parse(["--watch", "--rerun-failed"])  # watch mode reruns failures itself
+    assert exited.value.code == 2
+
+
+VERBOSE = re.compile(r"^\[\s*\d+/\d+\] (PASSED|FAILED|ERROR)\s+(\S+) \(")
+
+
+def runs(output: str) -> list[tuple[str, list[str]]]:
+    """Each watch run: its header, then its `-v` test lines (outcome and node id)."""
+    found: list[tuple[str, list[str]]] = []
+    for line in output.splitlines():
+        if line.startswith("watch: run "):
+            found.append((line, []))
+        elif found and (m := VERBOSE.match(line)):
+            found[-1][1].append(" ".join(m.groups()))
+    return found
+
+
+def test_watch_ci_reruns_what_each_saved_change_affects(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    log = tmp_path / "watch.out"
+    waiting = "watch: waiting for changes"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mcp_dashboard.cli", "--watch", "--ci", "-v"],
+            cwd=root,
+            # The venv's other pytest plugins are not this project's: each run starts faster.
+            env=child_env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def after_run(n: int) -> None:
+            until_sync(lambda: log.read_text().count(waiting) == n, f"watch run {n} to end")
+
+        after_run(1)
+        [(header, tests)] = runs(log.read_text())
+        assert header == "watch: run 1: watch started: all tests"
+        assert len(tests) == 6 and "FAILED tests/test_other.py::test_name" in tests
+
+        def save(name: str, text: str) -> None:
+            """An editor's atomic save: one rename into the project, so one change batch
+            however slowly this machine writes."""
+            staging = tmp_path / "staging"
+            staging.write_text(text)
+            os.replace(staging, root / name)
+
+        save("pkg/helpers.py", PROJECT["pkg/helpers.py"] + "# saved\n")
+        after_run(2)
+        assert runs(log.read_text())[1] == (
+            "watch: run 2: pkg/helpers.py changed: 2 test files import it; 1 test failed last time",
+            [
+                "PASSED tests/test_deep.py::test_deep",
+                "PASSED tests/test_helpers.py::test_double",
+                "FAILED tests/test_other.py::test_name",
+            ],
+        )
+
+        save(
+            "tests/test_core.py",
+            PROJECT["tests/test_core.py"] + "\n\ndef test_broken():\n    assert 0\n",
+        )
+        after_run(3)
+        assert runs(log.read_text())[2] == (
+            "watch: run 3: tests/test_core.py changed; 1 test failed last time",
+            [
+                "PASSED tests/test_core.py::test_core",
+                "FAILED tests/test_core.py::test_broken",
+                "FAILED tests/test_other.py::test_name",
+            ],
+        )
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 1  # the last run's status: it had failures
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert len(runs(log.read_text())) == 3
