@@ -5,13 +5,9 @@ for the modules it imports; the results are cached in the state directory, keyed
 by each file's mtime and size, so a restart reparses only what changed, and a
 watched change reparses only the files it names.
 
-A file answers to two dotted names: its path from the root (`tests.unit.test_x`,
-`src.pkg.mod`), and its package name (the chain of directories holding an
-`__init__.py`: `pkg.mod` in a src layout, `test_x` in a test directory without
-one, as pytest's rootdir-relative import puts it on `sys.path`). An import names
-candidates: `import a.b` is `a.b` and `a` (Python runs `a/__init__.py` first),
-`from a import b` adds `a.b` (b may be a module); relative imports resolve against
-the file's directory. Unresolved names are kept too, so a module created later
+import_names.py reads the dotted names a file imports and derives, from its
+path, the names it answers to; an edge joins an importer to every file that
+answers to a name it imports. Unresolved names are kept too, so a module created later
 links to the tests that already import it.
 
 What a change affects, by walking "imported by" edges from each changed file:
@@ -24,7 +20,6 @@ is not.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import os
@@ -34,6 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatch
 from pathlib import Path
+
+from mcp_dashboard.import_names import names_of, parse_imports
 
 CACHE_FILE = "import-graph.json"
 CACHE_VERSION = 1
@@ -177,10 +174,10 @@ class ImportGraph:
         old_names = {p: self._names.get(p, ()) for p in deleted}
         parsed = []
         kinds: dict[str, ChangeKind] = {}
-        for rel, st in sorted(changed):
+        for rel, st in sorted(changed, key=lambda change: change[0]):
             previous = self._entries.get(rel)
             kinds[rel] = ChangeKind.ADDED if previous is None else ChangeKind.CHANGED
-            imports = _parse_imports(self.root / rel, rel)
+            imports = parse_imports(self.root / rel, rel)
             if imports is None:  # mid-edit syntax error: keep what it imported before
                 imports = previous.imports if previous else ()
             self._entries[rel] = _Entry(st.st_mtime_ns, st.st_size, imports)
@@ -237,9 +234,9 @@ class ImportGraph:
     # -- the indexes -------------------------------------------------------------------
 
     def _index(self) -> None:
-        """Names per file, files per name, importers per name: linear in the graph's size."""
+        """The names each file answers to, the importers of each name: linear in size."""
         packages = {p.rsplit("/", 1)[0] for p in self._entries if p.endswith("/__init__.py")}
-        self._names = {p: _names_of(p, packages) for p in self._entries}
+        self._names = {p: names_of(p, packages) for p in self._entries}
         self._importers = defaultdict(set)
         for path, entry in self._entries.items():
             for name in entry.imports:
@@ -328,77 +325,3 @@ def _conftest_dir(path: str) -> str | None:
     if path.endswith("/conftest.py"):
         return path.rsplit("/", 1)[0]
     return None
-
-
-def _names_of(path: str, packages: set[str]) -> tuple[str, ...]:
-    """The dotted names a file answers to: its path from the root, and its package chain
-    (the directories above it that hold an `__init__.py`, nearest first)."""
-    module = path[: -len(".py")].split("/")
-    directories = module[:-1]
-    if module[-1] == "__init__":
-        module = directories  # a package's __init__ is the package
-    if not module:
-        return ()
-    packaged = 0
-    while (
-        packaged < len(directories)
-        and "/".join(directories[: len(directories) - packaged]) in packages
-    ):
-        packaged += 1
-    return tuple(sorted({".".join(module), ".".join(module[len(directories) - packaged :])} - {""}))
-
-
-def _parse_imports(file: Path, rel: str) -> tuple[str, ...] | None:
-    """Every module name a file imports (anywhere in it), parents included; None if the
-    file cannot be read or parsed."""
-    try:
-        tree = ast.parse(file.read_bytes(), filename=rel)
-    except (OSError, SyntaxError, ValueError):
-        return None
-    directory = rel.split("/")[:-1]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.update(_with_parents(alias.name))
-        elif isinstance(node, ast.ImportFrom):
-            base = _from_base(node, directory)
-            if base is None:
-                continue
-            found.update(_with_parents(base))
-            for alias in node.names:
-                if alias.name != "*":
-                    found.add(f"{base}.{alias.name}" if base else alias.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            found.update(_pytest_plugins(node))
-    found.discard("")
-    return tuple(sorted(found))
-
-
-def _from_base(node: ast.ImportFrom, directory: list[str]) -> str | None:
-    """The module of `from X import …`; a relative one resolved against the file's directory."""
-    if not node.level:
-        return node.module or None
-    up = node.level - 1
-    if up > len(directory):
-        return None  # beyond the root: not a project module
-    base = directory[: len(directory) - up]
-    return ".".join([*base, *([node.module] if node.module else [])])
-
-
-def _with_parents(name: str) -> Iterator[str]:
-    parts = name.split(".")
-    for end in range(len(parts), 0, -1):
-        yield ".".join(parts[:end])
-
-
-def _pytest_plugins(node: ast.Assign | ast.AnnAssign) -> Iterator[str]:
-    """`pytest_plugins = ["a.b", …]` in a conftest: plugins are imports too."""
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    if not any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets):
-        return
-    value = node.value
-    items = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
-    for item in items:
-        if isinstance(item, ast.Constant) and isinstance(item.value, str):
-            yield from _with_parents(item.value)

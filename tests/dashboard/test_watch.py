@@ -15,7 +15,7 @@ import pytest
 
 from mcp_dashboard.import_graph import ChangeKind, Effect, ImportGraph
 from mcp_dashboard.options import parse
-from mcp_dashboard.watch import Outcomes, Phase, WatchPlan
+from mcp_dashboard.watch import Outcomes, Phase, ProjectFilter, WatchPlan
 from tests.dashboard.helpers import child_env
 from tests.toolkit import until_sync
 
@@ -128,6 +128,19 @@ def test_a_change_selects_exactly_the_tests_that_import_it(tmp_path: Path) -> No
     outside.write_text("import pkg.core\n")
     assert graph.update([*ignored, outside, root / "pytest.ini"]).effects == ()
     assert graph.files == PROJECT_FILES
+
+
+def test_the_watcher_sees_only_the_project(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project")
+    state = root / ".mcp-dashboard"
+    own_state = root / "elsewhere"  # a --state-dir of the caller's choosing
+    watched = ProjectFilter(root, ignored=[own_state])
+    seen = [n for n in PROJECT if watched(None, str(root / n))]
+    assert sorted(seen) == sorted([*PROJECT_FILES, "pytest.ini"])  # no venv, cache, .git
+    assert not watched(None, str(state / "runs" / "x" / "events.jsonl"))
+    assert not watched(None, str(own_state / "history.sqlite3"))
+    assert not watched(None, str(tmp_path / "outside.py"))
+    assert watched(None, str(root / "pkg" / "new_dir"))  # a directory may hold new files
 
 
 def test_new_deleted_and_broken_files(tmp_path: Path) -> None:
