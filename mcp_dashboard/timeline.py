@@ -19,6 +19,7 @@ import bisect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mcp_dashboard.state import RunState, TestState
 from mcp_dashboard.status import TestStatus
@@ -85,18 +86,35 @@ _SEVERITY: dict[TestStatus, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineCall:
-    """One tool call a test made (a `tool_executions` row carrying the test's trace id)."""
-
-    started_at: float  # epoch seconds, the clock the test times use
-    duration_ms: float
-    tool: str
-    status: str  # "success", "error", "denied", "timeout", "rate_limited"
+class ToolCall(Protocol):
+    """One tool call a test made (a `tool_executions` row carrying the test's trace id):
+    what the timeline needs of it. `db_views.traces.TraceCall` is one, as it is read."""
 
     @property
-    def failed(self) -> bool:
-        return self.status != SUCCESS
+    def started(self) -> float: ...  # epoch seconds, the clock the test times use
+
+    @property
+    def duration_ms(self) -> float: ...
+
+    @property
+    def tool(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...  # "success", "error", "denied", "timeout", "rate_limited"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineCall:
+    """A `ToolCall` of its own, for a caller that has no row to hand over."""
+
+    started: float
+    duration_ms: float
+    tool: str
+    status: str
+
+
+def failed(call: ToolCall) -> bool:
+    return call.status != SUCCESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +127,7 @@ class TestSpan:
     status: TestStatus
     start: int
     end: int  # the end so far, for a test still running
-    calls: tuple[TimelineCall, ...]
+    calls: tuple[ToolCall, ...]
     call_starts: tuple[int, ...]  # each call's start, like `start`
 
 
@@ -161,7 +179,7 @@ class Frame:
 
 def build(
     state: RunState,
-    calls: Mapping[str, Sequence[TimelineCall]],
+    calls: Mapping[str, Sequence[ToolCall]],
     now: float,
     previous: Timeline | None = None,
 ) -> Timeline:
@@ -211,9 +229,7 @@ def build(
     return Timeline(origin=origin, end=end, lanes=tuple(lanes), where=where, made_from=made_from)
 
 
-def _span(
-    test: TestState, calls: Sequence[TimelineCall], origin: float, run_end: float
-) -> TestSpan:
+def _span(test: TestState, calls: Sequence[ToolCall], origin: float, run_end: float) -> TestSpan:
     assert test.started_at is not None
     start = _micro(test.started_at, origin)
     finished = test.finished_at if test.finished_at is not None else run_end
@@ -223,7 +239,7 @@ def _span(
         start=start,
         end=max(start, _micro(finished, origin)),
         calls=tuple(calls),
-        call_starts=tuple(_micro(c.started_at, origin) for c in calls),
+        call_starts=tuple(_micro(c.started, origin) for c in calls),
     )
 
 
@@ -365,8 +381,8 @@ def _row(lane: Lane, per: int, offset: int, width: int, selected: str | None) ->
             index = min(max(at // per, first), last) - offset  # inside its test's bar
             if 0 <= index < width:
                 marked[index] = True
-                if call.failed or glyph[index] != FAILED_CALL:
-                    glyph[index] = FAILED_CALL if call.failed else CALL
+                if failed(call) or glyph[index] != FAILED_CALL:
+                    glyph[index] = FAILED_CALL if failed(call) else CALL
     cells: list[Cell | None] = []
     for index, worst in enumerate(owner):
         if worst is None:

@@ -35,10 +35,11 @@ from mcp_dashboard.timeline import (
     Cell,
     TestSpan,
     Timeline,
-    TimelineCall,
+    ToolCall,
     across,
     build,
     clamp_offset,
+    failed,
     fit_tests,
     frame,
     max_offset,
@@ -49,7 +50,7 @@ from mcp_dashboard.timeline import (
 )
 from mcp_dashboard.widgets.labels import ICONS, duration, fit, fit_name, plural
 
-Calls = Mapping[str, Sequence[TimelineCall]]  # trace id -> the tool calls made in it
+Calls = Mapping[str, Sequence[ToolCall]]  # trace id -> the tool calls made in it
 HINT = "[/] previous/next test · ↑/↓ worker · ←/→ scroll · +/- zoom · 0 fit · esc back"
 REBUILD_SECONDS = 0.25
 MIN_LABEL = 5  # the lane labels' column: "main " at least
@@ -358,9 +359,9 @@ def selection_line(test: TestState, timeline: Timeline, width: int) -> Text:
         facts.append(f" on {timeline.lanes[place[0]].worker}", style="dim")
     calls = span.calls if span is not None else ()
     facts.append(f" · {plural(len(calls), 'call')}")
-    failed = sum(call.failed for call in calls)
-    if failed:
-        facts.append(f", {failed} failed", style="bold red")
+    failures = sum(failed(call) for call in calls)
+    if failures:
+        facts.append(f", {failures} failed", style="bold red")
     name = fit_name(test.nodeid, max(12, width - 2 - facts.cell_len))
     line = Text.assemble((icon, style), " ", (name, "bold"), facts)
     line.truncate(width, overflow="ellipsis")
@@ -394,5 +395,5 @@ def call_lines(span: TestSpan, width: int) -> Text:
         offset = f"+{duration(max(0, at - span.start) / 1e6)}"
         text.append(f"  {offset:>7} {duration(call.duration_ms / 1000):>6}  ", style="dim")
         text.append(fit(call.tool, max(1, width - 40)))
-        text.append(f"  {call.status}", style="bold red" if call.failed else "green")
+        text.append(f"  {call.status}", style="bold red" if failed(call) else "green")
     return text

@@ -6,7 +6,7 @@ Runs are built from events (as the plugin writes them), at fixed times, never th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -15,8 +15,10 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from mcp_dashboard.db_views.traces import TraceCall
 from mcp_dashboard.events import Event, TestTrace
 from mcp_dashboard.screens.run_timeline import (
+    Calls,
     RunTimelineScreen,
     TimelineView,
     call_lines,
@@ -86,7 +88,7 @@ def ran(
 
 
 def call(at: float, tool: str = "corpus_add", status: str = "success") -> TimelineCall:
-    return TimelineCall(started_at=T0 + at, duration_ms=4.0, tool=tool, status=status)
+    return TimelineCall(started=T0 + at, duration_ms=4.0, tool=tool, status=status)
 
 
 def two_workers(*, done: bool = False) -> RunState:
@@ -152,6 +154,23 @@ def test_a_rebuild_reuses_the_spans_of_unchanged_tests_and_grows_the_running_one
     changed = fewer.span(nodeid("test_a"))
     assert changed is not None and [c.tool for c in changed.calls] == ["corpus_add"]
     assert fewer.span(nodeid("test_c")) is first.span(nodeid("test_c"))
+
+
+def test_the_rows_the_database_view_reads_are_drawn_as_they_are() -> None:
+    """The app hands over `DatabaseView.trace_calls(...).by_trace` without copying it."""
+    row = TraceCall(
+        trace_id="trace-test_b",
+        execution_id="e1",
+        tool="corpus_search",
+        status="denied",
+        started=T0 + 2.6,
+        duration_ms=1.5,
+    )
+    calls: Calls = {"trace-test_b": (row,)}
+    timeline = build(two_workers(), calls, NOW)
+    b = timeline.span(nodeid("test_b"))
+    assert b is not None and b.calls == (row,) and b.call_starts == (2_600_000,)
+    assert rows(timeline, STEP_500MS, 0, 8)[0] == f"{BAR_START}{BAR * 3}{BAR_START}{FAILED_CALL}  "
 
 
 def test_half_a_second_per_column_places_every_bar_and_call() -> None:
@@ -349,9 +368,6 @@ def test_a_label_that_would_be_cut_at_the_right_edge_is_left_out() -> None:
 
 
 # -- the screen ----------------------------------------------------------------
-
-
-Calls = Mapping[str, Sequence[TimelineCall]]
 
 
 class TimelineApp(App[None]):
