@@ -105,6 +105,13 @@ class WatchPlan:
         self._pending.run_all = "run all requested"
         return self._next() if self.phase == Phase.IDLE else None
 
+    def began(self, reason: str, *, run_all: bool = False) -> None:
+        """A run the front end started itself (the dashboard's `f` or `a`): changes queue
+        behind it as behind the plan's own runs, and `finished` is still to be called."""
+        self.phase = Phase.RUNNING
+        self._running = Request((), reason, run_all=run_all)
+        self.status = reason
+
     def changed(self, impact: Impact) -> Request | None:
         """Files changed. Idle: the run to start (None if no test is affected); running:
         queued, merged with what is already queued."""
@@ -201,6 +208,9 @@ class WatchSession:
 
     def run_all(self) -> Request | None:
         return self.plan.run_all()
+
+    def began(self, reason: str, *, run_all: bool = False) -> None:
+        self.plan.began(reason, run_all=run_all)
 
     @property
     def status(self) -> str:

@@ -270,6 +270,13 @@ def test_a_change_during_a_run_queues_one_rerun_with_the_changes_merged(tmp_path
     )
     plan.finished(Outcomes())
 
+    # A run the front end starts itself (the dashboard's `f`): changes queue behind it.
+    plan.began("rerun of 1 failed test")
+    assert plan.changed(graph.update([root / "tests/test_core.py"])) is None
+    queued = plan.finished(Outcomes(passed=("tests/test_core.py::test_core",)))
+    assert queued is not None and queued.targets == ("tests/test_core.py",)
+    plan.finished(Outcomes())
+
     # A change no test imports starts nothing, and says so.
     (root / "pkg/unused.py").write_text("x = 1\n")
     assert plan.changed(graph.update([root / "pkg/unused.py"])) is None
