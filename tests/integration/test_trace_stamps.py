@@ -8,10 +8,14 @@ current in the server, and the service stamps its rows from there.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from opentelemetry import context
+from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_dashboard.tracing import TRACEPARENT, TestSpans, TraceIds
@@ -36,6 +40,20 @@ def http_server(database_url: str, tmp_path: Path) -> Iterator[HttpServer]:
     yield server
     if server.process.poll() is None:
         stop(server)
+
+
+@contextmanager
+def outside_any_trace() -> Iterator[None]:
+    """No current span and no TRACEPARENT for the block, even when this test runs in a
+    trace of its own (mcp-dashboard's plugin makes every test one)."""
+    token = context.attach(Context())
+    inherited = os.environ.pop(TRACEPARENT, None)
+    try:
+        yield
+    finally:
+        context.detach(token)
+        if inherited is not None:
+            os.environ[TRACEPARENT] = inherited
 
 
 async def stamps(db: AsyncEngine, table: str, client_id: str) -> list[tuple[str | None, ...]]:
@@ -64,11 +82,12 @@ async def test_rows_made_in_process_carry_the_callers_trace_and_untraced_ones_no
             )
     finally:
         spans.end_test()
-    plain = (await service.register_client("untraced", "basic")).client
-    plain_session = await service.create_session(plain.client_id)
-    await service.execute_tool(
-        plain_session.session_id, "echo", {"message": "-"}, client_id=plain.client_id
-    )
+    with outside_any_trace():
+        plain = (await service.register_client("untraced", "basic")).client
+        plain_session = await service.create_session(plain.client_id)
+        await service.execute_tool(
+            plain_session.session_id, "echo", {"message": "-"}, client_id=plain.client_id
+        )
 
     assert await stamps(raw_db, "clients", client.client_id) == [(traced.trace_id,)]
     assert await stamps(raw_db, "sessions", client.client_id) == [(traced.trace_id,)]
@@ -136,10 +155,11 @@ async def test_a_stdio_server_started_in_a_trace_opens_its_session_in_it(
                 assert not (await client.call_tool("echo", {"message": str(n)})).is_error
     finally:
         spans.end_test()
-    async with stdio_mcp_client(
-        database_url, plain.api_key, mode, tmp_path / "plain.log"
-    ) as client:
-        assert not (await client.call_tool("echo", {"message": "-"})).is_error
+    with outside_any_trace():
+        async with stdio_mcp_client(
+            database_url, plain.api_key, mode, tmp_path / "plain.log"
+        ) as client:
+            assert not (await client.call_tool("echo", {"message": "-"})).is_error
 
     assert await stamps(raw_db, "sessions", traced.client_id) == [(ids.trace_id,)]
     assert (
