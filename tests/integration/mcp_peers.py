@@ -20,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.types import LoggingMessageNotificationParams
 
+from mcp_service.tracing import TRACEPARENT
 from tests.toolkit import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +119,10 @@ async def stdio_mcp_client(
     env_extra: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Client]:
     env = {"MCP_DATABASE_URL": db_url, **(env_extra or {})}
+    # The SDK gives a server only a safe list of variables: the test's trace (set by
+    # mcp-dashboard's plugin) goes on by name, so the server's session row carries it.
+    if TRACEPARENT in os.environ:
+        env.setdefault(TRACEPARENT, os.environ[TRACEPARENT])
     if key is not None:
         env["MCP_API_KEY"] = key
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env, cwd=ROOT)
