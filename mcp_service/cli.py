@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from mcp_service import schema
+from mcp_service import schema, span_export
 from mcp_service.config import Settings
 from mcp_service.db import Database, sqlite_file
 from mcp_service.errors import MCPServiceError, ValidationError
@@ -132,6 +132,8 @@ async def _serve(service: MCPService, args: argparse.Namespace) -> int:
 
     level = args.log_level.upper()
     configure_logging(level)  # concise, rate-limited, and never a statement's text
+    if args.exporting:
+        span_export.instrument(service.database.engine)
     settle_garbage_collector()
     if args.transport == "stdio":
         await serve_stdio(service, log_level=level)
@@ -227,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="warning"
     )
-    serve.set_defaults(run=_serve, creates_database=True)
+    serve.set_defaults(run=_serve, creates_database=True, exporting=False)
 
     db = sub.add_parser("db", help="the database schema (Alembic migrations)")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -307,7 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_arguments(args)  # before the database: a typo is reported as a typo
-        return asyncio.run(_run(args.run, args))
+        if args.run is _serve:
+            # Spans (span_export.py) exported until the service has shut down.
+            args.exporting = span_export.start()
+        try:
+            return asyncio.run(_run(args.run, args))
+        finally:
+            span_export.finish()
     except MCPServiceError as exc:
         print(f"mcp-service: error: {exc.message}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from opentelemetry.trace import Span
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
@@ -66,7 +67,7 @@ from mcp_service.snapshots import ExecutionRecord
 from mcp_service.statements import Prepared
 from mcp_service.tools.arguments import unchecked_record
 from mcp_service.tools.registry import SILENT, Tool, ToolContext, ToolRegistry, ToolReporter
-from mcp_service.tracing import current_ids
+from mcp_service.tracing import current_ids, record_execution, shared_work, tool_call_span
 from mcp_service.validation import is_lookup_text, storable
 
 if TYPE_CHECKING:
@@ -157,31 +158,35 @@ class _Call:
         "client_id",
         "session_id",
         "session_open",
+        "span",
         "span_id",
         "started_at",
         "tool_name",
         "trace_id",
     )
 
-    def __init__(self, caller: Caller, tool_name: object) -> None:
+    def __init__(self, caller: Caller, tool_name: str, span: Span) -> None:
         self.client_id = caller.client_id
         owned = caller.session_id is not None and caller.session_client_id == caller.client_id
         self.session_id = caller.session_id if owned else None
         self.session_open = owned and caller.session_status == _OPEN
-        # Stored even when no tool has the name: as text any engine accepts (validation.py).
-        self.tool_name = storable(str(tool_name)[:100])
+        self.tool_name = tool_name
+        self.span = span
         # What the row keeps of the arguments: set once they have been looked at.
         self.arguments: dict[str, Any] | None = None
         self.started_at: datetime = utcnow()
-        # The caller's trace (tracing.py): the row says which test or request made it.
+        # The caller's trace (tracing.py): the row says which test or request made it. When
+        # spans are exported, the span is the call's own (`tool_call_span`).
         self.trace_id, self.span_id = current_ids()
         self._t0 = time.perf_counter()
 
     def row(
         self, status: ExecutionStatus, result: Any = None, error: str | None = None
     ) -> dict[str, Any]:
+        execution_id = new_id()
+        record_execution(self.span, execution_id, status.value, self.session_id, self.client_id)
         return {
-            "id": new_id(),
+            "id": execution_id,
             "session_id": self.session_id,
             "client_id": self.client_id,
             "tool_name": self.tool_name,
@@ -228,26 +233,29 @@ class ToolPipeline:
         reporter: ToolReporter = SILENT,
     ) -> ExecutionRecord:
         arguments = {} if arguments is None else arguments
-        caller = None
-        if is_lookup_text(client_id):
-            # An id no row can have (not text, a NUL, a lone surrogate) names no session.
-            named = session_id if is_lookup_text(session_id) else None
-            caller = await self._db.read_now(load_caller, client_id, named)
-        if caller is None:
-            # No caller to attribute a row to: nothing is recorded.
-            raise NotFoundError(f"client {client_id!r} not found")
-        call = _Call(caller, tool_name)
-        deadline = Deadline.after(self.timeout if timeout is None else timeout)
-        try:
-            self.limiter.admit(caller.client_id, caller.tier)
-        except RateLimitedError as exc:
-            await self._refuse(call, arguments, ExecutionStatus.RATE_LIMITED, exc)
-        try:
-            return await self._admitted(
-                call, caller, session_id, tool_name, arguments, deadline, reporter
-            )
-        finally:
-            self.limiter.release(caller.client_id)
+        # Stored even when no tool has the name: as text any engine accepts (validation.py).
+        name = storable(str(tool_name)[:100])
+        with tool_call_span(name) as span:
+            caller = None
+            if is_lookup_text(client_id):
+                # An id no row can have (not text, a NUL, a lone surrogate) names no session.
+                named = session_id if is_lookup_text(session_id) else None
+                caller = await self._db.read_now(load_caller, client_id, named)
+            if caller is None:
+                # No caller to attribute a row to: nothing is recorded.
+                raise NotFoundError(f"client {client_id!r} not found")
+            call = _Call(caller, name, span)
+            deadline = Deadline.after(self.timeout if timeout is None else timeout)
+            try:
+                self.limiter.admit(caller.client_id, caller.tier)
+            except RateLimitedError as exc:
+                await self._refuse(call, arguments, ExecutionStatus.RATE_LIMITED, exc)
+            try:
+                return await self._admitted(
+                    call, caller, session_id, tool_name, arguments, deadline, reporter
+                )
+            finally:
+                self.limiter.release(caller.client_id)
 
     async def _admitted(
         self,
@@ -428,7 +436,8 @@ class ToolPipeline:
         self, call: _Call, status: ExecutionStatus, *, result: Any = None, error: str | None = None
     ) -> ExecutionRecord:
         row = call.row(status, result, None if error is None else storable(error))
-        await self.recorder.record(Entry(row, call.session_open))
+        with shared_work(call.span):  # the row joins a batch of other calls' rows
+            await self.recorder.record(Entry(row, call.session_open))
         return _record_of(row)
 
 

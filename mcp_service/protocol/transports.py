@@ -15,6 +15,7 @@ import sys
 from mcp.server.auth.settings import AuthSettings
 from starlette.middleware import Middleware
 
+from mcp_service import span_export
 from mcp_service.protocol.auth import ServiceTokenVerifier, StartupError, authenticate_stdio
 from mcp_service.protocol.log_hygiene import quiet_loop_errors
 from mcp_service.protocol.server import build_server
@@ -52,6 +53,7 @@ async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> Non
         await server.drained(timeout=5)
         await server.router.close_all()
         await service.shutdown()
+        span_export.finish()  # os._exit runs no exit handler: send the last spans now
         sys.stderr.flush()
         os._exit(status)
 
