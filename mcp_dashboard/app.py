@@ -10,6 +10,11 @@ arrived, its history is being written) they are queued and start when it has
 ended; pressed while one is running, they cancel it and start the new run when
 it has stopped (Vitest's habit). ctrl+c cancels a run in progress; pressed
 again, or with nothing running, it quits, as `q` does.
+
+Tests and rows: when the service database holds rows made in traced tests, the tables
+follow the selected test (`c`: every row again), each finished test's rows are read once
+(widgets/test_rows.py) so its pane marks a test that left sessions open, and a failed
+test's detail shows its rows as they were when it failed.
 """
 
 from __future__ import annotations
@@ -29,14 +34,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from mcp_dashboard.events import Event
+from mcp_dashboard.events import Event, TestTrace
 from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.launch import Launcher, exit_code
 from mcp_dashboard.options import Options
 from mcp_dashboard.runner import STATE_DIR, Run
 from mcp_dashboard.screens.help import HelpScreen, Section, keys_of
 from mcp_dashboard.screens.test_detail import TestDetailScreen
-from mcp_dashboard.state import RunState, reduce
+from mcp_dashboard.state import RunState, SessionsLeft, reduce, reduce_all
 from mcp_dashboard.status import RunStatus, needs_rerun
 from mcp_dashboard.summary import plural
 from mcp_dashboard.widgets.filter_field import FilterField
@@ -47,6 +52,7 @@ from mcp_dashboard.widgets.problems import ProblemsPanel
 from mcp_dashboard.widgets.run_header import RunHeader
 from mcp_dashboard.widgets.status_line import StatusLine
 from mcp_dashboard.widgets.test_list import TestList
+from mcp_dashboard.widgets.test_rows import TestRows
 
 FRAME_SECONDS = 1 / 15
 # Absolute, so a subclass defined elsewhere (benchmarks/) finds it too; package data.
@@ -105,6 +111,12 @@ class DashboardApp(App[int]):
         ),
         Binding("o", "failures_only", "Failures", tooltip="show only failures (again: all tests)"),
         Binding("t", "toggle_tables", "Tables", show=False, tooltip="hide or show the live tables"),
+        Binding(
+            "c",
+            "toggle_test_rows",
+            "Test rows",
+            tooltip="the tables: the selected test's rows, or every row",
+        ),
         Binding("question_mark", "help", "Keys", key_display="?", tooltip="every key"),
         Binding("q", "quit", "Quit", tooltip="quit (the run in progress is stopped)"),
         Binding(
@@ -142,6 +154,11 @@ class DashboardApp(App[int]):
         self._folded: RunState = self.state  # the state `fold` made last
         self._redraw = True
         self._focus_after_run = False
+        self._trace_names: dict[str, str] = {}  # trace id -> test, for the tables' test column
+
+    @property
+    def _test_rows(self) -> TestRows:
+        return self.query_one("#test-rows", TestRows)
 
     @property
     def state_dir(self) -> Path:
@@ -159,10 +176,12 @@ class DashboardApp(App[int]):
         yield PaneGrid(id="panes")
         yield StatusLine(id="now")
         yield LiveTables(id="tables", quiet_when_absent=True)
+        yield TestRows(lambda: self.query_one(LiveTables).view, id="test-rows")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.set_interval(FRAME_SECONDS, self.draw)
+        self.query_one(LiveTables).trace_names = self._trace_names
         if not self.autostart:
             return
         if self.launcher.options.rerun_failed:
@@ -198,6 +217,7 @@ class DashboardApp(App[int]):
         self._dirty.clear()
         self._redraw = True
         self.query_one(PaneGrid).reset()
+        self._test_rows.reset()
         self._focus_after_run = True
         self._run_worker = self.run_worker(
             self._drive(plan.targets), group="run", exclusive=True, exit_on_error=False
@@ -216,19 +236,26 @@ class DashboardApp(App[int]):
                 self.run_handle = None
         ended = self.state
         finished = await asyncio.to_thread(self.launcher.finish, record, ended)
+        # Leaks read while the history was written were folded into a state now replaced.
+        finished = reduce_all(self._test_rows.facts(), finished)
         self._dirty.update(changed_tests(self.state, finished))
         self.state = self._folded = finished
         self.runs_finished += 1
         if finished.status != RunStatus.CANCELLED:
             self.exit_status = exit_code(finished)
 
-    def fold(self, event: Event) -> None:
+    def fold(self, event: Event | SessionsLeft) -> None:
         """One event into the state; remember which tests it touched for the next frame."""
         before, self.state = self.state, reduce(self.state, event)
         self._folded = self.state
         nodeid = getattr(event, "nodeid", None)
+        if isinstance(event, TestTrace):
+            self._trace_names[event.trace_id] = event.nodeid
         if nodeid:
             self._dirty.add(nodeid)
+            test = self.state.tests.get(nodeid)
+            if test is not None and test.finished and test.trace_id:
+                self._test_rows.finished(test)  # its rows, read once
         else:  # collection, finish, history: whichever tests they changed
             self._dirty.update(changed_tests(before, self.state))
 
@@ -322,6 +349,8 @@ class DashboardApp(App[int]):
         a `/` (False: the key goes on to the focused widget, and the footer hides it)."""
         if action in _MAIN_SCREEN_ONLY and self.screen is not self.screen_stack[0]:
             return False
+        if action == "toggle_test_rows" and not self.query_one(LiveTables).traced:
+            return False  # no row carries a trace: nothing to filter by
         return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
@@ -359,6 +388,18 @@ class DashboardApp(App[int]):
         indicators.display = test_filter.active
         indicators.update(f"[b reverse] {test_filter.describe()} [/]  [dim]escape: all tests[/]")
         self._redraw = True
+
+    def action_toggle_test_rows(self) -> None:
+        tables = self.query_one(LiveTables)
+        tables.toggle_this_test()
+        self.notify(
+            "The tables show " + ("this test's rows." if tables.this_test else "every row.")
+        )
+
+    @on(TestRows.Read)
+    def _rows_read(self, event: TestRows.Read) -> None:
+        for left in event.left:
+            self.fold(left)
 
     def action_toggle_tables(self) -> None:
         tables = self.query_one(LiveTables)
@@ -415,7 +456,12 @@ class DashboardApp(App[int]):
         test = self.state.tests.get(nodeid)
         if test is not None:
             recent = self.launcher.recent_durations(nodeid)
-            self.push_screen(TestDetailScreen(test, self.state_dir, recent))
+            tables = self.query_one(LiveTables)
+            captured = self._test_rows.captured.get(nodeid) if test.failed else None
+            view = tables.view if tables.traced else None
+            self.push_screen(
+                TestDetailScreen(test, self.state_dir, recent, captured=captured, view=view)
+            )
 
     @on(TestDetailScreen.Step)
     def _step_detail(self, event: TestDetailScreen.Step) -> None:
@@ -463,6 +509,9 @@ class DashboardApp(App[int]):
         header.show(state, self.scope, now)
         selected = state.tests.get(self.selected) if self.selected else None
         self.query_one(StatusLine).show(state, selected, now)
+        self.query_one(LiveTables).show_test(
+            selected.trace_id if selected else None, selected.nodeid if selected else ""
+        )
         # `behind`: a pane still waits for its turn (panes take turns while a run streams);
         # without this frame it would wait for the next event, minutes for a slow test.
         if state is not self._rendered or self._redraw or grid.behind:
@@ -489,7 +538,9 @@ class DashboardApp(App[int]):
 
 
 # App keys that mean nothing on the detail and help screens.
-_MAIN_SCREEN_ONLY = frozenset({"filter", "failures_only", "clear_filter", "toggle_tables"})
+_MAIN_SCREEN_ONLY = frozenset(
+    {"filter", "failures_only", "clear_filter", "toggle_tables", "toggle_test_rows"}
+)
 
 
 def _planned(plan: Plan) -> Callable[[], Plan | None]:

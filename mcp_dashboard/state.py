@@ -149,6 +149,8 @@ class TestState:
     finished_at: float | None = None
     history: TestHistory | None = None
     trace_id: str = ""  # the W3C trace the test ran in (its last run, if pytest ran it again)
+    # Sessions made in its trace and still open when it finished (`SessionsLeft`).
+    leaked: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -208,6 +210,16 @@ class TestState:
 def _joined(phases: Iterable[PhaseResult], name: str) -> str:
     # pytest repeats earlier phases' capture in later reports: keep the longest.
     return max((str(getattr(p, name)) for p in phases), key=len, default="")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionsLeft:
+    """App-side: the sessions a finished test's trace left open, as read from the service
+    database. The reducer does no I/O: the app reads the rows, then folds this in."""
+
+    nodeid: str
+    trace_id: str  # the run of the test it is about: a test run again has a new trace
+    sessions: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,13 +315,13 @@ class RunState:
 # -- the reducer ---------------------------------------------------------------
 
 
-def reduce(state: RunState, event: Event) -> RunState:
+def reduce(state: RunState, event: Event | SessionsLeft) -> RunState:
     """The state after `event`. Never mutates `state`; unknown events change nothing."""
     handler = _HANDLERS.get(type(event))
     return state if handler is None else handler(state, event)
 
 
-def reduce_all(events: Iterable[Event], state: RunState | None = None) -> RunState:
+def reduce_all(events: Iterable[Event | SessionsLeft], state: RunState | None = None) -> RunState:
     state = state or RunState()
     for event in events:
         state = reduce(state, event)
@@ -563,6 +575,13 @@ def _on_test_report(state: RunState, e: TestReport) -> RunState:
     return _put(state, old, new)
 
 
+def _on_sessions_left(state: RunState, e: SessionsLeft) -> RunState:
+    test = state.tests.get(e.nodeid)
+    if test is None or test.trace_id != e.trace_id or test.leaked == e.sessions:
+        return state
+    return _put(state, test, _evolve(test, leaked=e.sessions))
+
+
 def _on_warning(state: RunState, e: WarningRecorded) -> RunState:
     info = WarningInfo(e.message, e.category, e.filename, e.lineno, e.nodeid)
     kept = state.warnings if len(state.warnings) >= MAX_WARNINGS_KEPT else (*state.warnings, info)
@@ -619,7 +638,7 @@ def _on_history(state: RunState, e: HistoryLoaded) -> RunState:
 
 
 # Each handler takes its own event type; `reduce` looks it up by that type.
-_HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
+_HANDLERS: dict[type[Event | SessionsLeft], Callable[[RunState, Any], RunState]] = {
     RunStart: _on_run_start,
     Collection: _on_collection,
     CollectReport: _on_collect_report,
@@ -631,4 +650,5 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     RunFinish: _on_run_finish,
     RunCancel: _on_cancel,
     HistoryLoaded: _on_history,
+    SessionsLeft: _on_sessions_left,
 }

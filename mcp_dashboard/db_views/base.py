@@ -93,6 +93,7 @@ class DatabaseView(ABC):
         self._queries = table_queries(self.tie)
         self._traced_queries = table_queries(self.tie, traced=True)
         self.trace: str | None = None  # only this trace's rows, at the next polls
+        self._read_trace: str | None = None  # the filter of the last snapshot
         self._lock = threading.Lock()
         self._closed = threading.Event()  # set by the UI thread, read by the polling one
         self._marker: object = None  # the change signal at the last snapshot
@@ -107,7 +108,12 @@ class DatabaseView(ABC):
             try:
                 marker = self._begin()
                 try:
-                    unchanged = not force and self._marker is not None and marker == self._marker
+                    unchanged = (
+                        not force
+                        and self._marker is not None
+                        and marker == self._marker
+                        and self._read_trace == self.trace  # the filter did not change
+                    )
                     snapshot = None if unchanged else self._snapshot(rates)
                 finally:
                     self._end()
@@ -129,7 +135,7 @@ class DatabaseView(ABC):
         minute, so it is asked for every few seconds, not at every change)."""
         self._start_read()
         since = self._since_param(window_start()) if rates else None
-        trace = self.trace
+        trace = self._read_trace = self.trace
         queries = self._queries if trace is None else self._traced_queries
         tables, tools = read_tables(self._fetch, queries, self.limit, self.offsets, since, trace)
         return Snapshot(

@@ -31,16 +31,17 @@ TOOL_WINDOW_S = 60  # the per-tool summary counts the calls of the last minute
 
 # Newest first. Equal timestamps are ordered by `{tie}`: SQLite's rowid (insertion
 # order) or, on engines without one, the primary key (stable, if arbitrary). `{where}`:
-# nothing, or one test's rows (`:trace`, its W3C trace id).
+# nothing, or one test's rows (`:trace`, its W3C trace id). Each row ends with its trace id
+# (NULL: untraced), kept beside the cells (`Table.traces`).
 _SQL = {
     "clients": "SELECT id, name, tier, client_type, api_key_hash, created_at, last_active_at, "
-    "revoked_at FROM clients {where}ORDER BY created_at DESC, {tie} DESC "
+    "revoked_at, trace_id FROM clients {where}ORDER BY created_at DESC, {tie} DESC "
     "LIMIT :limit OFFSET :offset",
     "sessions": "SELECT s.id, c.name, s.status, s.request_count, s.created_at, "
-    "s.last_activity_at FROM sessions s JOIN clients c ON c.id = s.client_id "
+    "s.last_activity_at, s.trace_id FROM sessions s JOIN clients c ON c.id = s.client_id "
     "{where}ORDER BY s.created_at DESC, s.{tie} DESC LIMIT :limit OFFSET :offset",
     "executions": "SELECT e.id, e.started_at, e.tool_name, e.status, e.duration_ms, c.name, "
-    "e.session_id, e.error_message FROM tool_executions e "
+    "e.session_id, e.error_message, e.trace_id FROM tool_executions e "
     "JOIN clients c ON c.id = e.client_id "
     "{where}ORDER BY e.started_at DESC, e.{tie} DESC LIMIT :limit OFFSET :offset",
 }
@@ -161,6 +162,7 @@ class Table:
     rows: tuple[tuple[str, tuple[str, ...]], ...]
     total: int
     offset: int = 0
+    traces: tuple[str | None, ...] = ()  # each row's trace id, when the rows have them
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ def read_tables(
         total = int(
             fetch(count_query(name, traced=traced), {"trace": trace} if traced else {})[0][0]
         )
-        tables[name] = Table(name, columns, tuple(cells(r) for r in rows), total, offset)
+        shown = tuple(cells(r[:-1]) for r in rows)
+        tables[name] = Table(name, columns, shown, total, offset, tuple(r[-1] for r in rows))
     if since is None:
         return tables, None
     rates = tuple(

@@ -1,4 +1,9 @@
-"""A test's detail: full name, where it is, traceback, steps, output and recent durations.
+"""A test's detail: full name, where it is, traceback, steps, what it did, output and
+recent durations.
+
+"What this test did" (widgets/what_it_did.py) shows only when the service database holds
+traced rows: a failed test's rows as captured at the failure, any other test's read now,
+in a worker.
 
 `y` copies the traceback (clipboard.py says where it went); `n`/`N` move to the
 next or previous failure without going back to the panes.
@@ -20,8 +25,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from mcp_dashboard.clipboard import copy_text
+from mcp_dashboard.db_views.base import DatabaseView
+from mcp_dashboard.db_views.traces import TraceRows
 from mcp_dashboard.state import TestState
 from mcp_dashboard.widgets.labels import ICONS, duration
+from mcp_dashboard.widgets.what_it_did import WhatItDid
 
 
 def section(title: str, body: str | Text, *, classes: str = "") -> list[Static]:
@@ -81,11 +89,23 @@ class TestDetailScreen(Screen[None]):
         nodeid: str
         direction: int
 
-    def __init__(self, test: TestState, state_dir: Path, recent: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        test: TestState,
+        state_dir: Path,
+        recent: list[float] | None = None,
+        *,
+        captured: TraceRows | None = None,
+        view: DatabaseView | None = None,
+    ) -> None:
+        """`captured`: the rows read when the test failed; else `view`, when its database
+        holds traced rows, is read for them now (neither: no "What this test did")."""
         super().__init__()
         self.test = test
         self.state_dir = state_dir  # where `y` saves what it copies
         self.recent = recent or []
+        self.captured = captured
+        self.view = view if test.trace_id else None
 
     @property
     def traceback(self) -> str:
@@ -105,12 +125,27 @@ class TestDetailScreen(Screen[None]):
             steps = "\n".join(step.message for step in test.steps)
             yield from section("Steps", Text(steps, style="green") if steps else "")
             yield from section("Traceback", Text(self.traceback), classes="traceback")
+            if self.captured is not None or self.view is not None:
+                yield WhatItDid(test, id="did")
             yield from section("Captured stdout", Text(test.stdout))
             yield from section("Captured stderr", Text(test.stderr))
             yield from section("Captured log", Text(test.log))
             durations = ", ".join(duration(d) for d in self.recent)
             yield from section("Recent durations (newest first)", durations)
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self.captured is not None:
+            self.query_one(WhatItDid).show(self.captured, captured=True)
+        elif self.view is not None:
+            self._read_rows(self.view, self.test.trace_id)
+
+    @work(thread=True, exclusive=True, group="test-rows", exit_on_error=False)
+    def _read_rows(self, view: DatabaseView, trace_id: str) -> None:
+        self.app.call_from_thread(self._show_rows, view.trace_rows([trace_id]))
+
+    def _show_rows(self, rows: TraceRows) -> None:
+        self.query_one(WhatItDid).show(rows, captured=False)
 
     def action_step(self, direction: int) -> None:
         self.post_message(self.Step(self.test.nodeid, direction))

@@ -127,6 +127,8 @@ def test_row(test: TestState, width: int, strip: str = "") -> Text:
     `strip`: the `Class::` all the pane's tests share, left out of each line."""
     icon, style = ICONS[test.status]
     right = Text()
+    if test.leaked:  # sessions its trace left open (the service database says so)
+        right.append(" leak", style="bold red")
     if test.flaky:
         right.append(" flaky", style="bold magenta")
     if test.slower:

@@ -17,10 +17,17 @@ the executions' error column takes the width the other columns leave; Enter on a
 row opens its detail (screens/row_detail.py); with `show_rates`, a line
 under the tables gives each tool's calls per second and error rate over the last
 minute, re-read every few seconds even when nothing is written (rates decay).
+
+When rows carry trace ids (traced tests made them), the tables follow the selected test:
+only the rows made in its trace, and a line above them says so (`this_test`, toggled by
+the app's key, shows every row again), and each table gains a "test" column: the test
+whose trace made the row (`trace_names`; a trace of no known test shows its short id).
+Rows without trace ids: no line, no filter, no column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,14 +40,17 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView, Snapshot
 from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
-from mcp_dashboard.db_views.queries import Detail, Table, ToolRate, truncate
+from mcp_dashboard.db_views.queries import Detail, Table, ToolRate, short_id, truncate
 from mcp_dashboard.screens.row_detail import RowDetailScreen
+from mcp_dashboard.widgets.labels import fit
 from mcp_dashboard.widgets.paged_table import PagedTable
 
 POLL_SECONDS = 0.5
 RATES_EVERY = 10  # polls: with show_rates, re-read this often even if nothing was written
 TABLES = ("clients", "sessions", "executions")
 ERROR_MIN_WIDTH = 20
+TEST_COLUMN = "test"
+TEST_WIDTH = 40
 
 
 class LiveTables(Vertical):
@@ -80,10 +90,15 @@ class LiveTables(Vertical):
         self._followed: str | Path | None = None
         self._cells: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in TABLES}
         self._shown = False  # the tables showed this database since it was followed
+        self.traced = False  # the database holds rows made in a trace
+        self.this_test = True  # follow the selected test (else every row)
+        self._test: tuple[str, str] | None = None  # the selected test: trace id, name
+        self.trace_names: Mapping[str, str] = {}  # trace id -> the node id of its test
         self._fault_notified = False
         self.last_snapshot: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static(id="tables-scope")
         with TabbedContent(id="tables-tabs", initial="tab-executions"):
             for name in TABLES:
                 with TabPane(name.capitalize(), id=f"tab-{name}"):
@@ -93,6 +108,7 @@ class LiveTables(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#tables-rates", Static).display = False
+        self.query_one("#tables-scope", Static).display = False
         self.set_class(self.quiet_when_absent, "-absent")
         self._status(self._absent_text(None))
         self.set_interval(POLL_SECONDS, self.poll)
@@ -108,8 +124,9 @@ class LiveTables(Vertical):
         if self._view is not None:
             self._view.close()
         self._view, self._followed = None, database
-        self._shown = self._fault_notified = False
+        self._shown = self._fault_notified = self.traced = False
         self.last_snapshot = None
+        self._scope()
         self.remove_class("-fault")
         self.set_class(self.quiet_when_absent, "-absent")
         for name in TABLES:
@@ -126,7 +143,49 @@ class LiveTables(Vertical):
             self._status(f"[b]The live tables cannot show this database:[/b] {escape(str(exc))}")
             status.add_class("error")
             return
+        self._view.only_trace(self.trace_shown)
         self.poll()
+
+    # -- one test's rows ---------------------------------------------------------
+
+    def show_test(self, trace_id: str | None, name: str = "") -> None:
+        """The selected test (None: none): with `this_test`, only its rows are shown."""
+        test = (trace_id, name) if trace_id else None
+        if test != self._test:
+            self._test = test
+            self._refilter()
+
+    def toggle_this_test(self) -> None:
+        """This test's rows / every row."""
+        self.this_test = not self.this_test
+        self._refilter()
+
+    @property
+    def trace_shown(self) -> str | None:
+        """The trace the tables are filtered to, or None for every row."""
+        if self._test is None or not self.this_test or not self.traced:
+            return None
+        return self._test[0]
+
+    def _refilter(self) -> None:
+        self._scope()
+        view = self._view
+        if view is not None and view.trace != self.trace_shown:
+            view.only_trace(self.trace_shown)
+            self.poll(force=True)
+
+    def _scope(self) -> None:
+        """The line above the tables: whose rows they show (only when rows carry traces)."""
+        line = self.query_one("#tables-scope", Static)
+        line.display = self.traced
+        if not self.traced:
+            return
+        if self.trace_shown is not None and self._test is not None:
+            line.update(f"[b]Rows of this test:[/b] {escape(self._test[1])}  [dim]c: all rows[/]")
+        elif self._test is not None:
+            line.update("[b]All rows[/b]  [dim]c: only the selected test's rows[/]")
+        else:
+            line.update("[b]All rows[/b]  [dim]select a test to see only its rows[/]")
 
     def poll(self, *, force: bool = False) -> None:
         if self._view is not None:
@@ -189,6 +248,13 @@ class LiveTables(Vertical):
             self._fault_notified = False
             self.notify(f"Reading {view.source} again.", title="Live tables", markup=False)
         self._shown = True
+        if snapshot.traced != self.traced:
+            self.traced = snapshot.traced
+            for name in TABLES:  # the "test" column comes (or goes)
+                self._cells[name] = {}
+                self.query_one(f"#table-{name}", DataTable).clear(columns=True)
+            self._refilter()
+            self.app.refresh_bindings()  # the key that toggles the filter means something now
         parts = []
         for name in TABLES:
             table = snapshot.table(name)
@@ -207,6 +273,8 @@ class LiveTables(Vertical):
             line.update(rates_text(tools))
 
     def _apply_table(self, widget: PagedTable, table: Table) -> None:
+        if self.traced:
+            table = self._with_tests(table)
         known = self._cells[table.name]
         if not widget.columns:
             for column in table.columns:
@@ -245,6 +313,22 @@ class LiveTables(Vertical):
         elif turned:  # a new page: its first row going forward, its last going back
             back = self._turning.pop(table.name, 1) < 0
             widget.move_cursor(row=widget.row_count - 1 if back else 0)
+
+    def _with_tests(self, table: Table) -> Table:
+        """`table` with the "test" column (before an execution's error, which takes the
+        width left): the test whose trace made each row."""
+        names = self.trace_names
+        at = len(table.columns) - 1 if table.name == "executions" else len(table.columns)
+
+        def test(trace: str | None) -> str:
+            return fit(names.get(trace, short_id(trace)), TEST_WIDTH) if trace else "-"
+
+        rows = tuple(
+            (key, (*cells[:at], test(trace), *cells[at:]))
+            for (key, cells), trace in zip(table.rows, table.traces, strict=True)
+        )
+        columns = (*table.columns[:at], TEST_COLUMN, *table.columns[at:])
+        return Table(table.name, columns, rows, table.total, table.offset, table.traces)
 
     def _error_width(self, widget: PagedTable) -> int:
         """The error column's width: what the table's width leaves after the others."""

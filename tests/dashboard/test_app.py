@@ -43,6 +43,7 @@ from tests.toolkit import until
 OUT = "outcomes/test_outcomes.py::"
 GATE = "gate/test_gate.py::"
 FAILED = {f"{OUT}test_fail", f"{OUT}test_error_in_setup"}
+WROTE_ROWS = "service/test_service_rows.py::test_writes_rows"  # every row of the service suite
 
 
 async def test_panes_show_failures_first_with_their_steps(tmp_path: Path) -> None:
@@ -114,6 +115,7 @@ async def test_the_focus_lands_on_the_first_failure_and_n_walks_the_failures(
 async def test_live_tables_show_rows_from_the_real_database(tmp_path: Path) -> None:
     async with dashboard(tmp_path, "service") as (app, pilot):
         await finished(app, pilot)
+        grid(app).reveal(WROTE_ROWS)  # the tables follow the selected test: the one that wrote
         live = tables(app)
         await until(
             lambda: (
@@ -161,6 +163,7 @@ async def test_the_tables_open_when_the_database_appears_during_the_run(tmp_path
         await until(lambda: live.polls >= 2, "polls before the file exists", pilot=pilot)
         assert live.has_class("-absent")
         await finished(app, pilot)
+        grid(app).reveal(WROTE_ROWS)
         executions = app.query_one("#table-executions", DataTable)
         await until(lambda: executions.row_count == 6, "the rows", pilot=pilot)
         assert not live.has_class("-absent")

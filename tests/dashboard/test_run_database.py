@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from textual.widgets import DataTable, Static
 
 from mcp_dashboard.app import DashboardApp
+from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_service.db import sqlite_file
 from tests.dashboard.helpers import child_env, fixture, run_cli
 from tests.dashboard.live_db import plus, status_counts, totals
@@ -33,6 +34,7 @@ async def test_run_mode_shows_the_tables_of_the_chosen_database(
         app = DashboardApp(chosen)
         async with app.run_test(size=(160, 48)) as pilot:
             status = app.query_one("#tables-status", Static)
+            app.query_one(LiveTables).toggle_this_test()  # every row, not the selected test's
             await until(lambda: app.runs_finished == 1, "the run", pilot=pilot)
             await until(
                 lambda: f"{status_counts(*after)}  {shown}" in str(status.render()),

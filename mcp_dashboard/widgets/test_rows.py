@@ -1,0 +1,120 @@
+"""What each finished test left in the service database, read once, as soon as it finished.
+
+A test is queued when it finishes with a trace id; a thread worker reads the rows of the
+queued traces (`DatabaseView.trace_rows`, a few dozen at a time) and posts `Read`: for
+each test, the sessions its trace left open (`SessionsLeft`, which the app folds into the
+state so its pane marks the leak). A failed test's rows are also kept as they were at that
+read (`captured`), so what its detail shows is the moment of the failure, not whatever
+later tests did to the same session. A test without a trace (no plugin span), or a run
+without a service database, reads as no rows: nothing is marked.
+
+Invisible: a widget only so it can run its worker and send its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from textual import work
+from textual.message import Message
+from textual.widget import Widget
+
+from mcp_dashboard.db_views.base import DatabaseView
+from mcp_dashboard.db_views.traces import MAX_TRACES, TraceRows
+from mcp_dashboard.state import SessionsLeft, TestState
+
+RETRY_SECONDS = 1.0  # a busy or unreachable database: try the queued tests again
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A finished test whose rows are to be read."""
+
+    nodeid: str
+    trace_id: str
+    finished_at: float
+    failed: bool
+
+
+class TestRows(Widget):
+    __test__ = False  # not a pytest test class
+    DEFAULT_CSS = "TestRows { display: none; }"
+
+    @dataclass
+    class Read(Message):
+        """The rows of some finished tests were read: the sessions each left open (none
+        for most), and any failure's rows are in `captured` now."""
+
+        left: tuple[SessionsLeft, ...]
+
+    def __init__(self, view: Callable[[], DatabaseView | None], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._view = view  # the database the tables watch (None: none yet)
+        self._queued: dict[tuple[str, str], Finished] = {}
+        self.done: set[tuple[str, str]] = set()  # (node id, trace id) of the tests read
+        self._reading = False
+        self.captured: dict[str, TraceRows] = {}  # failed tests: their rows at the failure
+        self.left: dict[str, SessionsLeft] = {}  # tests that left sessions open
+        self.reads = 0  # batches read so far (tests wait on it, not on the clock)
+
+    def on_mount(self) -> None:
+        self.set_interval(RETRY_SECONDS, self._next)
+
+    def reset(self) -> None:
+        """A new run: forget the last one's tests."""
+        self._queued.clear()
+        self.done.clear()
+        self.captured.clear()
+        self.left.clear()
+
+    def finished(self, test: TestState) -> None:
+        """Read this test's rows if it has finished in a trace and was not read yet."""
+        key = (test.nodeid, test.trace_id)
+        if not test.trace_id or not test.finished or key in self.done or key in self._queued:
+            return
+        self._queued[key] = Finished(
+            test.nodeid, test.trace_id, test.finished_at or 0.0, test.failed
+        )
+        self._next()
+
+    def facts(self) -> Iterable[SessionsLeft]:
+        """The leaks read so far (to fold into a state made without them)."""
+        return self.left.values()
+
+    def _next(self) -> None:
+        view = self._view()
+        if self._reading or not self._queued or view is None:
+            return
+        self._reading = True
+        self._read(view, list(self._queued.values())[:MAX_TRACES])
+
+    @work(thread=True, group="test-rows", exit_on_error=False)
+    def _read(self, view: DatabaseView, batch: list[Finished]) -> None:
+        try:
+            rows = view.trace_rows([f.trace_id for f in batch])
+        except Exception as exc:  # a bug, not a fault of the database: try again later
+            rows = TraceRows(error=f"{type(exc).__name__}: {exc}")
+        self.app.call_from_thread(self._apply, batch, rows)
+
+    def _apply(self, batch: list[Finished], rows: TraceRows) -> None:
+        self._reading = False
+        self.reads += 1
+        if rows.error is not None and not rows.absent:
+            return  # queued still: the timer tries again
+        left = []
+        for test in batch:
+            key = (test.nodeid, test.trace_id)
+            if self._queued.pop(key, None) is None:
+                continue  # a new run began meanwhile
+            self.done.add(key)
+            mine = rows.of(test.trace_id)
+            if test.failed:
+                self.captured[test.nodeid] = mine
+            open_ids = tuple(s.session_id for s in mine.left_open(test.finished_at))
+            if open_ids:
+                fact = SessionsLeft(nodeid=test.nodeid, trace_id=test.trace_id, sessions=open_ids)
+                self.left[test.nodeid] = fact
+                left.append(fact)
+        self.post_message(self.Read(tuple(left)))
+        self._next()
