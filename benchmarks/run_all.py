@@ -17,6 +17,7 @@ SCRIPTS = (
     "dashboard_latency.py",
     "stream_latency.py",
     "trace_cost.py",
+    "stream_scale.py",
     "table_refresh.py",
     "key_check.py",
     "pipeline_throughput.py",

@@ -4,17 +4,24 @@ Events are frozen dataclasses so both ends share one definition; msgspec validat
 the types when a line is parsed, so a reader never trusts a field it did not check.
 Every event carries `v` (the schema version) and `type` (which dataclass it is).
 `docs/events.md` documents every field.
+
+Schema v2 keeps the stream lean: a field that holds its default is left out of the
+line (the reader fills it back in), and a test whose phases all passed is one short
+`test_pass` line instead of a start, a trace and three reports. The reader still
+accepts v1 files, whose lines carry every field.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Literal
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this reader accepts: v1 lines are v2 lines with every field written out.
+READABLE_VERSIONS = frozenset({1, 2})
 # A line longer than this is rejected unread: the runner never buffers more.
 MAX_LINE_BYTES = 1 << 20
 # The plugin clips each free-text field so a report line stays far below MAX_LINE_BYTES.
@@ -150,6 +157,27 @@ class TestReport:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TestPassed:
+    """A test whose setup, call and teardown all passed, in one line (schema v2): the
+    common case costs one short line, where a failure still sends every report."""
+
+    __test__ = False
+
+    type: Literal["test_pass"] = "test_pass"
+    v: int = SCHEMA_VERSION
+    time: float  # when its teardown ended
+    nodeid: str
+    durations: tuple[float, float, float]  # setup, call, teardown, in seconds
+    worker: str | None = None
+    trace_id: str = ""
+    span_id: str = ""
+    # What it printed and logged, all phases (pytest repeats earlier phases' in later ones).
+    stdout: str = ""
+    stderr: str = ""
+    log: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WarningRecorded:
     type: Literal["warning"] = "warning"
     v: int = SCHEMA_VERSION
@@ -220,6 +248,7 @@ Event = (
     | Step
     | TestTrace
     | TestReport
+    | TestPassed
     | WarningRecorded
     | RunFinish
     | RunCancel
@@ -236,11 +265,23 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Step,
         TestTrace,
         TestReport,
+        TestPassed,
         WarningRecorded,
         RunFinish,
         RunCancel,
         HistoryLoaded,
     )
+}
+
+# Per event type: its fields with a default, which a line leaves out when they hold it.
+_DEFAULTS: dict[type[Event], tuple[tuple[str, object], ...]] = {
+    cls: tuple(
+        (name, f.default if f.default_factory is MISSING else f.default_factory())
+        for name, f in cls.__dataclass_fields__.items()
+        if name not in ("type", "v")
+        and (f.default is not MISSING or f.default_factory is not MISSING)
+    )
+    for cls in EVENT_TYPES.values()
 }
 
 
@@ -289,8 +330,10 @@ def parse_line(line: bytes | str) -> Event:
         head = _envelope.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedLine(str(exc)) from None
-    if head.v != SCHEMA_VERSION:
-        raise UnsupportedSchema(f"schema version {head.v}, this reader knows {SCHEMA_VERSION}")
+    if head.v not in READABLE_VERSIONS:
+        raise UnsupportedSchema(
+            f"schema version {head.v}, this reader knows {sorted(READABLE_VERSIONS)}"
+        )
     decoder = _decoders.get(head.type)
     if decoder is None:
         raise UnknownEventType(f"unknown event type {head.type!r}")
@@ -301,11 +344,21 @@ def parse_line(line: bytes | str) -> Event:
 
 
 def encode(event: Event) -> bytes:
-    """One event as a JSON line, newline included. Lone surrogates become U+FFFD."""
+    """One event as a JSON line, newline included, without the fields that hold their
+    default (v2). Lone surrogates become U+FFFD."""
+    lean = _lean(event)
     try:
-        return _encoder.encode(event) + b"\n"
+        return _encoder.encode(lean) + b"\n"
     except UnicodeEncodeError:
-        return _encoder.encode(_scrub(msgspec.to_builtins(event))) + b"\n"
+        return _encoder.encode(_scrub(msgspec.to_builtins(lean))) + b"\n"
+
+
+def _lean(event: Event) -> dict[str, object]:
+    line = {f: getattr(event, f) for f in event.__dataclass_fields__}
+    for name, default in _DEFAULTS[type(event)]:
+        if line[name] == default:
+            del line[name]
+    return line
 
 
 def _scrub(value: object) -> object:

@@ -1,8 +1,9 @@
 """pytest plugin that writes the live event stream: `pytest -p mcp_dashboard.pytest_plugin`.
 
 `--mcp-events PATH` (or `MCP_DASHBOARD_EVENTS`) names a file the plugin appends
-JSON lines to, one `os.write` per line on an `O_APPEND` descriptor, so each line
-lands whole and is visible to a reader at once (no buffering to flush).
+JSON lines to in small batches (`_Writer`): a failure at once, everything else
+within 50 ms. A test whose phases all pass is one short `test_pass` line; a test
+that fails, errors or skips sends its start, its trace and every phase report.
 
 One object per role is registered at configure time. Without xdist,
 `SessionStream` writes everything. Under pytest-xdist, `ControllerStream`
@@ -12,7 +13,8 @@ exactly once; each worker's `WorkerStream` writes what only workers see: the
 step lines and each test's trace (tracing.py), live, straight to the same file
 (appends of whole lines from several processes do not interleave on a local file
 system), and the first worker (gw0) the collected test list with markers and
-locations, which the controller never receives.
+locations, which the controller never receives. A test's trace ids also travel
+to the controller on its reports, so its `test_pass` line carries them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import Counter
@@ -39,6 +42,7 @@ from mcp_dashboard.events import (
     RunFinish,
     RunStart,
     Step,
+    TestPassed,
     TestReport,
     TestStart,
     TestTrace,
@@ -49,9 +53,13 @@ from mcp_dashboard.events import (
 from mcp_dashboard.tracing import Exporter, TestSpans, TraceIds, exporting_tracer
 
 EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
+# How long a batch of events may wait for more before it is written (docs/events.md).
+FLUSH_ENV = "MCP_DASHBOARD_FLUSH_MS"
+FLUSH_MS = 50
 STEP_LOGGER = "mcp.steps"
 COLLECTION_PART = 500  # tests per collection event: keeps every line small
 FIRST_WORKER = "gw0"  # the worker that sends the collected tests
+TRACE_ATTRIBUTE = "mcp_trace"  # a test report's (trace id, span id) of its test
 _PLUGIN_NAME = "mcp-dashboard-events"
 # The standard variables that turn exporting on without --otlp-endpoint.
 OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -95,6 +103,19 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         stream = SessionStream(config, path)
     config.pluginmanager.register(stream, _PLUGIN_NAME)
+
+
+def _flush_ms() -> float:
+    text = os.environ.get(FLUSH_ENV, "")
+    if not text:
+        return FLUSH_MS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 3_600_000:
+        raise pytest.UsageError(f"{FLUSH_ENV}={text!r}: milliseconds, more than 0, at most an hour")
+    return value
 
 
 def _spans(config: pytest.Config, role: str) -> tuple[TestSpans, Exporter | None]:
@@ -146,19 +167,105 @@ def critical_path_of(item: pytest.Item) -> str:
 
 
 class _Writer:
-    def __init__(self, path: str) -> None:
+    """Events to the file in batches: one `os.write` of whole lines on an `O_APPEND`
+    descriptor per batch, so lines from several processes never interleave.
+
+    A batch goes out when something urgent is written (the run's start, its tests, a
+    failure, a step, the end of the run) and otherwise at most `flush_s` after its first
+    event, from a thread of its own, so a test that runs for minutes shows as running
+    at once. Until then an event written with a `key` can be taken back (`take_back`):
+    a test that starts and passes within one batch costs one `test_pass` line instead
+    of a start, a trace and three reports. The price: a process killed (SIGKILL, a
+    crash) within `flush_s` of a test's start, before any step, loses that start and
+    what passed just before it. A process forked by a test writes straight to the
+    file: nothing in it would flush a batch.
+    """
+
+    def __init__(self, path: str, flush_s: float) -> None:
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise pytest.UsageError(f"--mcp-events: cannot open {path}: {exc}") from None
+        self._flush_s = flush_s
+        self._lock = threading.Lock()
+        self._batch: list[Event | None] = []
+        self._keys: dict[tuple[str, str], int] = {}  # (kind, nodeid): its place in the batch
+        self._direct = False
+        self._pending = threading.Event()
+        self._closing = threading.Event()
+        self._flusher = threading.Thread(
+            target=self._flush_every, name="mcp-dashboard-events", daemon=True
+        )
+        self._flusher.start()
+        os.register_at_fork(after_in_child=self._after_fork)
 
-    def write(self, event: Event) -> None:
-        data = memoryview(encode(event))
-        while data:
-            data = data[os.write(self._fd, data) :]
+    def write(
+        self, event: Event, *, urgent: bool = False, key: tuple[str, str] | None = None
+    ) -> None:
+        """Add `event` to the batch (at once to the file, with what is batched, if urgent)."""
+        if self._direct:
+            self._write_all(encode(event))
+            return
+        with self._lock:
+            if key is not None:
+                self._keys[key] = len(self._batch)
+            self._batch.append(event)
+            if urgent:
+                self._flush()
+        if not urgent:
+            self._pending.set()
+
+    def flush(self) -> None:
+        """Write the batch now."""
+        if not self._direct:
+            with self._lock:
+                self._flush()
+
+    def take_back(self, key: tuple[str, str]) -> bool:
+        """Remove the event written with `key` if it is still in the batch."""
+        with self._lock:
+            place = self._keys.pop(key, None)
+            if place is None:
+                return False
+            self._batch[place] = None
+            return True
 
     def close(self) -> None:
+        self._closing.set()
+        self._pending.set()
+        self._flusher.join(timeout=5)
+        with self._lock:
+            self._flush()
         os.close(self._fd)
+
+    def _flush_every(self) -> None:
+        while not self._closing.is_set():
+            self._pending.wait()
+            if self._closing.wait(self._flush_s):
+                return  # close() writes what is left
+            with self._lock:
+                self._pending.clear()
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the batch (the lock held)."""
+        if not self._batch:
+            return
+        data = b"".join(encode(event) for event in self._batch if event is not None)
+        self._batch.clear()
+        self._keys.clear()
+        self._write_all(data)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def _after_fork(self) -> None:
+        # The parent writes its own batch; the child has no flusher thread and a lock
+        # that another thread may have held at the fork.
+        self._lock = threading.Lock()
+        self._batch, self._keys, self._direct = [], {}, True
 
 
 class _StepHandler(logging.Handler):
@@ -181,7 +288,10 @@ class _StepHandler(logging.Handler):
                     message=message,
                     when=self.when,
                     worker=self.worker,
-                )
+                ),
+                # At once: a step says where a slow test is, and where a test that
+                # kills its process was; it also sends the batch (the test's start).
+                urgent=True,
             )
             self.index += 1
         except Exception:
@@ -193,7 +303,7 @@ class _Stream:
 
     def __init__(self, config: pytest.Config, path: str) -> None:
         self.config = config
-        self.writer = _Writer(path)
+        self.writer = _Writer(path, _flush_ms() / 1000)
         self.spans, self.exporter = _spans(config, self.role())
         self.trace: TraceIds | None = None  # the running test's
         self.outcome = "pass"  # the running test's, as test.case.result.status says it
@@ -248,7 +358,8 @@ class _Stream:
                     trace_id=self.trace.trace_id,
                     span_id=self.trace.span_id,
                     worker=self.worker,
-                )
+                ),
+                key=("trace", item.nodeid),
             )
         return (yield from self._phase("setup"))
 
@@ -283,6 +394,8 @@ class _Stream:
             self.outcome = "fail"
         elif report.skipped and self.outcome == "pass":
             self.outcome = ""  # neither: OpenTelemetry names only pass and fail
+        if self.trace is not None:  # travels with the report to the xdist controller
+            setattr(report, TRACE_ATTRIBUTE, (self.trace.trace_id, self.trace.span_id))
         return report
 
     # -- the collected tests ---------------------------------------------------
@@ -302,7 +415,8 @@ class _Stream:
                     parts=parts,
                     deselected=deselected,
                     worker=self.worker,
-                )
+                ),
+                urgent=True,
             )
 
 
@@ -315,6 +429,9 @@ class SessionStream(_Stream):
         self.started = time.time()
         self.totals: Counter[str] = Counter()
         self.deselected = 0
+        # Per running test, its phase reports while every one passed (None once one did
+        # not): all three passed, they become one `test_pass` line.
+        self.folding: dict[str, list[pytest.TestReport] | None] = {}
 
     def workers(self) -> int:
         return 0
@@ -331,7 +448,8 @@ class SessionStream(_Stream):
                 pytest_version=pytest.__version__,
                 python_version=sys.version.split()[0],
                 workers=self.workers(),
-            )
+            ),
+            urgent=True,
         )
 
     @pytest.hookimpl(trylast=True)
@@ -346,7 +464,8 @@ class SessionStream(_Stream):
                 exit_status=int(exitstatus),
                 totals=totals,
                 duration=now - self.started,
-            )
+            ),
+            urgent=True,
         )
 
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
@@ -367,16 +486,13 @@ class SessionStream(_Stream):
                 nodeid=report.nodeid,
                 outcome=report.outcome,
                 longrepr=clip(str(text)),
-            )
+            ),
+            urgent=True,
         )
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        file, line, _ = location
-        self.writer.write(
-            TestStart(
-                time=time.time(), nodeid=nodeid, file=file, line=None if line is None else line + 1
-            )
-        )
+        # Its file and line came with the collection: the start says only when.
+        self.writer.write(TestStart(time=time.time(), nodeid=nodeid), key=("start", nodeid))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.passed and report.when != "call" and not hasattr(report, "wasxfail"):
@@ -386,7 +502,56 @@ class SessionStream(_Stream):
             raw = status[0] if status else report.outcome
         if raw:
             self.totals[raw] += 1
-        self.writer.write(_report(report, raw or report.outcome))
+        nodeid = report.nodeid
+        held = self.folding.get(nodeid, [])
+        plain = report.passed and raw in ("", "passed") and not hasattr(report, "wasxfail")
+        if held is not None and plain:
+            held.append(report)
+            if report.when != "teardown":
+                self.folding[nodeid] = held
+                return
+            del self.folding[nodeid]
+            if [r.when for r in held] == ["setup", "call", "teardown"]:
+                self._write_passed(held)
+                return
+            held, report = held[:-1], held[-1]  # not pytest's usual three: sent as they came
+        if held is not None:  # the first report that does not fold
+            self._unfolded(report)
+        for earlier in held or ():
+            self.writer.write(_report(earlier, "passed"))
+        self.writer.write(_report(report, raw or report.outcome), urgent=report.failed)
+        if report.when == "teardown":
+            self.folding.pop(nodeid, None)
+        else:
+            self.folding[nodeid] = None
+
+    def _write_passed(self, reports: list[pytest.TestReport]) -> None:
+        """One line for a test whose three phases passed; its start and trace, if still
+        in the writer's batch, are taken back."""
+        nodeid = reports[0].nodeid
+        self.writer.take_back(("start", nodeid))
+        self.writer.take_back(("trace", nodeid))
+        trace_id, span_id = getattr(reports[0], TRACE_ATTRIBUTE, ("", ""))
+        self.writer.write(
+            TestPassed(
+                time=time.time(),
+                nodeid=nodeid,
+                durations=(
+                    round(reports[0].duration, 6),
+                    round(reports[1].duration, 6),
+                    round(reports[2].duration, 6),
+                ),
+                worker=_worker_of(reports[0]),
+                trace_id=trace_id,
+                span_id=span_id,
+                stdout=clip(max((r.capstdout for r in reports), key=len)),
+                stderr=clip(max((r.capstderr for r in reports), key=len)),
+                log=clip(max((r.caplog for r in reports), key=len)),
+            )
+        )
+
+    def _unfolded(self, report: pytest.TestReport) -> None:
+        """A test's reports go out one by one after all: what else it needs sent first."""
 
     def pytest_warning_recorded(
         self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
@@ -416,6 +581,22 @@ class ControllerStream(SessionStream):
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
         """Workers deselect; the controller's own count would always be zero."""
 
+    def _unfolded(self, report: pytest.TestReport) -> None:
+        """A worker takes back a test's trace when all its phases passed; one that passed
+        but did not fold here (a plugin's own category, such as a rerun) needs it sent."""
+        trace = getattr(report, TRACE_ATTRIBUTE, None)
+        if trace is not None and report.passed and not hasattr(report, "wasxfail"):
+            trace_id, span_id = trace
+            self.writer.write(
+                TestTrace(
+                    time=time.time(),
+                    nodeid=report.nodeid,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    worker=_worker_of(report),
+                )
+            )
+
 
 class WorkerStream(_Stream):
     """An xdist worker: the step lines of the tests it runs, live, straight to the file, and
@@ -426,6 +607,7 @@ class WorkerStream(_Stream):
         workerinput: dict[str, object] = getattr(config, "workerinput", {})
         self.worker = str(workerinput["workerid"])
         self.deselected = 0
+        self.plain = True  # every phase of the running test passed so far
 
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
         self.deselected += len(items)
@@ -433,6 +615,23 @@ class WorkerStream(_Stream):
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.worker == FIRST_WORKER:
             self._write_collection(session, self.deselected)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """The controller sends a test whose phases all passed as one line with its
+        trace ids: the worker's own trace line is taken back if still batched. A
+        failure's trace goes at once, as the controller sends the failure."""
+        plain = report.passed and not hasattr(report, "wasxfail")
+        self.plain = plain and (report.when == "setup" or self.plain)
+        if report.when == "teardown" and self.plain:
+            self.writer.take_back(("trace", report.nodeid))
+        elif report.failed:
+            self.writer.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        """Before xdist tells the controller this worker is done (it may then end the
+        worker before its unconfigure): the batch goes out now."""
+        self.writer.flush()
 
 
 def _collected(item: pytest.Item) -> CollectedTest:
@@ -473,8 +672,6 @@ def _report(report: pytest.TestReport, category: str) -> TestReport:
             )
     if hasattr(report, "wasxfail"):
         reason = str(report.wasxfail)
-    node = getattr(report, "node", None)
-    gateway = getattr(node, "gateway", None)
     return TestReport(
         time=time.time(),
         nodeid=report.nodeid,
@@ -488,5 +685,12 @@ def _report(report: pytest.TestReport, category: str) -> TestReport:
         stdout=clip(report.capstdout),
         stderr=clip(report.capstderr),
         log=clip(report.caplog),
-        worker=getattr(gateway, "id", None),
+        worker=_worker_of(report),
     )
+
+
+def _worker_of(report: pytest.TestReport) -> str | None:
+    """The xdist worker that ran the report's test (reports on the controller carry it)."""
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    worker = getattr(gateway, "id", None)
+    return None if worker is None else str(worker)

@@ -46,6 +46,7 @@ from mcp_dashboard.events import (
     RunCancel,
     RunFinish,
     RunStart,
+    TestPassed,
     TestReport,
     parse_line,
 )
@@ -389,6 +390,8 @@ class Run:
             elif isinstance(event, TestReport):
                 if event.when == "call" or event.outcome != "passed":
                     self._totals[event.category] += 1
+            elif isinstance(event, TestPassed):
+                self._totals["passed"] += 1
             elif isinstance(event, CollectReport):
                 self._totals["error" if event.outcome == "failed" else "skipped"] += 1
             events.append(event)

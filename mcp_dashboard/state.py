@@ -35,6 +35,7 @@ from mcp_dashboard.events import (
     RunStart,
     Step,
     TestHistory,
+    TestPassed,
     TestReport,
     TestStart,
     TestTrace,
@@ -106,6 +107,9 @@ class Counts:
 
 _counts_of: Callable[[Counts], tuple[int, ...]] = operator.attrgetter(*STATUSES)
 _SLOT = {name: index for index, name in enumerate(STATUSES)}
+
+
+PHASES = ("setup", "call", "teardown")  # a test's phases, in the order pytest runs them
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,10 +341,10 @@ def outcome_of(phases: Iterable[PhaseResult]) -> TestStatus:
     """A test's single outcome from its phase results (pytest's categories)."""
     by_when: dict[str, TestStatus] = {}
     for phase in phases:
-        if phase.when not in ("setup", "call", "teardown"):
+        if phase.when not in PHASES:
             return TestStatus.FAILED  # e.g. xdist's report for a test whose worker crashed
         by_when[phase.when] = _category(phase)
-    setup, call, teardown = (by_when.get(w) for w in ("setup", "call", "teardown"))
+    setup, call, teardown = (by_when.get(w) for w in PHASES)
     outcome: TestStatus
     if setup is not None and setup != TestStatus.PASSED:
         outcome = TestStatus.ERROR if is_failed(setup) else setup
@@ -575,6 +579,39 @@ def _on_test_report(state: RunState, e: TestReport) -> RunState:
     return _put(state, old, new)
 
 
+def _on_test_passed(state: RunState, e: TestPassed) -> RunState:
+    """A test that passed, in one event (schema v2): its three phases, all passed."""
+    state = _started(state)
+    old = state.tests.get(e.nodeid)
+    test = old or _new_test(e.nodeid)
+    if test.phases:
+        return state  # it already has reports: this one is a duplicate
+    setup, call, teardown = e.durations
+    phases = (
+        PhaseResult(when="setup", outcome="passed", category="passed", duration=setup),
+        PhaseResult(when="call", outcome="passed", category="passed", duration=call),
+        PhaseResult(
+            when="teardown",
+            outcome="passed",
+            category="passed",
+            duration=teardown,
+            stdout=e.stdout,
+            stderr=e.stderr,
+            log=e.log,
+        ),
+    )
+    new = _evolve(
+        test,
+        phases=phases,
+        status=TestStatus.PASSED,
+        finished_at=e.time,
+        worker=test.worker or e.worker,
+        started_at=test.started_at if test.started_at is not None else e.time - sum(e.durations),
+        trace_id=test.trace_id or e.trace_id,
+    )
+    return _put(state, old, new)
+
+
 def _on_sessions_left(state: RunState, e: SessionsLeft) -> RunState:
     test = state.tests.get(e.nodeid)
     if test is None or test.trace_id != e.trace_id or test.leaked == e.sessions:
@@ -646,6 +683,7 @@ _HANDLERS: dict[type[Event | SessionsLeft], Callable[[RunState, Any], RunState]]
     TestTrace: _on_test_trace,
     Step: _on_step,
     TestReport: _on_test_report,
+    TestPassed: _on_test_passed,
     WarningRecorded: _on_warning,
     RunFinish: _on_run_finish,
     RunCancel: _on_cancel,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from mcp_dashboard.events import Event, RunFinish, RunStart
+from mcp_dashboard.events import Event, RunFinish, RunStart, TestPassed, TestTrace
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import RunState, reduce_all
 
@@ -46,6 +46,21 @@ class Recorded:
     def of(self, kind: type[E]) -> list[E]:
         """The events of one type, in arrival order."""
         return [e for e in self.events if isinstance(e, kind)]
+
+    def traces(self) -> dict[str, TestTrace]:
+        """Each test's trace, from its `test_trace` line or, for a test that passed in one
+        `test_pass` line (schema v2), from that line."""
+        found = {e.nodeid: e for e in self.of(TestTrace)}
+        for e in self.of(TestPassed):
+            if e.trace_id and e.nodeid not in found:
+                found[e.nodeid] = TestTrace(
+                    time=e.time,
+                    nodeid=e.nodeid,
+                    trace_id=e.trace_id,
+                    span_id=e.span_id,
+                    worker=e.worker,
+                )
+        return found
 
     @property
     def start(self) -> RunStart:

@@ -24,6 +24,7 @@ from mcp_dashboard.events import (
     RunFinish,
     Step,
     TestHistory,
+    TestPassed,
     TestReport,
     TestStart,
     UnknownEventType,
@@ -57,6 +58,14 @@ EVERY_EVENT: list[Event] = [
     CollectReport(time=1.2, nodeid="bad.py", outcome="failed", longrepr="ImportError"),
     TestStart(time=1.3, nodeid="t.py::a", file="t.py", line=3),
     Step(time=1.4, nodeid="t.py::a", index=0, message="✓ done", worker="gw1"),
+    TestPassed(
+        time=1.45,
+        nodeid="t.py::b",
+        durations=(0.001, 0.25, 0.0),
+        worker="gw1",
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id="00f067aa0ba902b7",
+    ),
     TestReport(
         time=1.5,
         nodeid="t.py::a",
@@ -84,7 +93,53 @@ def test_every_event_round_trips(event: Event) -> None:
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert parse_line(line[:-1]) == event
     assert parse_line(line[:-1].decode()) == event
-    assert json.loads(line)["v"] == 1
+    assert json.loads(line)["v"] == 2
+
+
+def test_a_line_leaves_out_the_fields_that_hold_their_default() -> None:
+    """v2: a passing test is one short line, and no event spells out an empty field."""
+    passed = TestPassed(time=1.5, nodeid="t.py::test_a", durations=(0.000012, 0.000034, 0.0))
+    assert encode(passed) == (
+        b'{"type":"test_pass","v":2,"time":1.5,"nodeid":"t.py::test_a",'
+        b'"durations":[0.000012,0.000034,0.0]}\n'
+    )
+    report = TestReport(time=2.0, nodeid="t.py::a", when="call", outcome="skipped", category="x")
+    assert json.loads(encode(report)) == {
+        "type": "test_report",
+        "v": 2,
+        "time": 2.0,
+        "nodeid": "t.py::a",
+        "when": "call",
+        "outcome": "skipped",
+        "category": "x",
+    }
+    assert json.loads(encode(RunFinish(time=3.0, exit_status=None))) == {
+        "type": "run_finish",
+        "v": 2,
+        "time": 3.0,
+        "exit_status": None,  # required, so written even when it is None
+    }
+
+
+def test_v1_lines_with_every_field_still_read() -> None:
+    """A v1 file (every field written, the start with its file and line) reads as before."""
+    v1 = [
+        b'{"type":"test_start","v":1,"time":1.3,"nodeid":"t.py::a","file":"t.py","line":3}',
+        b'{"type":"test_report","v":1,"time":1.5,"nodeid":"t.py::a","when":"call",'
+        b'"outcome":"passed","category":"passed","duration":0.25,"crash":null,"longrepr":"",'
+        b'"reason":"","stdout":"","stderr":"","log":"","worker":null}',
+    ]
+    start_event, report = (parse_line(line) for line in v1)
+    assert start_event == TestStart(v=1, time=1.3, nodeid="t.py::a", file="t.py", line=3)
+    assert report == TestReport(
+        v=1,
+        time=1.5,
+        nodeid="t.py::a",
+        when="call",
+        outcome="passed",
+        category="passed",
+        duration=0.25,
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,8 +172,9 @@ def test_unknown_type_and_other_schema_versions_are_told_apart() -> None:
         parse_line(b'{"v": 1, "type": "from_the_future", "time": 1.0}')
     assert unknown.value.kind == "unknown"
     with pytest.raises(UnsupportedSchema) as version:
-        parse_line(encode(RunCancel(time=1.0)).replace(b'"v":1', b'"v":2').strip())
+        parse_line(encode(RunCancel(time=1.0)).replace(b'"v":2', b'"v":3').strip())
     assert version.value.kind == "unsupported"
+    assert str(version.value) == "schema version 3, this reader knows [1, 2]"
 
 
 def test_oversized_line_is_rejected_before_decoding() -> None:

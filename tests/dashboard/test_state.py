@@ -15,6 +15,8 @@ from mcp_dashboard.events import (
     RunCancel,
     RunFinish,
     TestHistory,
+    TestPassed,
+    TestTrace,
     WarningRecorded,
 )
 from mcp_dashboard.state import (
@@ -31,6 +33,7 @@ from tests.dashboard.builders import (
     began,
     collected,
     finish,
+    nodeid,
     phases,
     report,
     start,
@@ -337,3 +340,42 @@ def test_warnings_are_counted_but_only_some_are_kept() -> None:
 def test_unknown_objects_change_nothing() -> None:
     state = reduce_all(OUTCOME_STREAM[:3])
     assert reduce(state, object()) is state  # type: ignore[arg-type]
+
+
+def test_a_folded_pass_reduces_to_what_its_start_trace_and_three_reports_give() -> None:
+    """Schema v2's `test_pass` line and v1's five lines for the same passing test reach the
+    same test state; with or without its start first, and a repeat changes nothing."""
+    trace = TestTrace(time=1.0, nodeid=nodeid("test_pass"), trace_id="a" * 32, span_id="b" * 16)
+    v1: list[Event] = [
+        start(),
+        collected(("test_pass", "registration")),
+        began("test_pass"),
+        trace,
+        report("test_pass", "setup", duration=0.01),
+        report("test_pass", "call", duration=0.25, stdout="hi\n"),
+        report("test_pass", "teardown", duration=0.02, stdout="hi\n"),
+    ]
+    folded = TestPassed(
+        time=2.0,
+        nodeid=nodeid("test_pass"),
+        durations=(0.01, 0.25, 0.02),
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        stdout="hi\n",
+    )
+    old = reduce_all(v1).tests[nodeid("test_pass")]
+    streams: list[list[Event]] = [[*v1[:3], folded], [*v1[:2], folded], [*v1[:2], folded, folded]]
+    for stream in streams:
+        new = reduce_all(stream)
+        test = new.tests[nodeid("test_pass")]
+        assert (test.status, test.duration, test.stdout, test.trace_id) == (
+            TestStatus.PASSED,
+            old.duration,
+            "hi\n",
+            "a" * 32,
+        )
+        assert [(p.when, p.category) for p in test.phases] == [
+            (p.when, p.category) for p in old.phases
+        ]
+        assert test.started_at == (1.0 if stream[2] is not folded else 2.0 - 0.28)
+        assert new.counts == Counts(passed=1)

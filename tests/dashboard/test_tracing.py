@@ -87,7 +87,7 @@ async def test_each_test_runs_in_its_own_trace_which_its_code_and_children_see(
     env.pop(TRACEPARENT, None)
     recorded = await record(project, env=env, workers=workers)
     assert recorded.finish.exit_status == 0
-    traces = {e.nodeid.split("::")[1]: e for e in recorded.of(TestTrace)}
+    traces = {nodeid.split("::")[1]: e for nodeid, e in recorded.traces().items()}
     names = {"test_sync[0]", "test_sync[1]", "test_sync[2]", "test_async"}
     assert set(traces) == names
     assert len({e.trace_id for e in traces.values()}) == 4  # one trace per test
@@ -205,7 +205,7 @@ async def test_exported_spans_reach_an_otlp_receiver_with_tests_as_roots(
         spans = receiver.received()
     assert recorded.finish.exit_status == 1
 
-    traces = {e.nodeid: e for e in recorded.of(TestTrace)}
+    traces = recorded.traces()
     roots = {s.name: s for s in spans if not s.parent_span_id}
     assert (
         sorted(roots)

@@ -1,0 +1,120 @@
+"""The event stream at scale: generated suites of trivial tests, where its cost is all there is.
+
+Per size (20,000 tests by default; `--sizes 20000 100000` for the large one), in
+the same run and the same venv: plain pytest, pytest with the plugin writing the
+stream, and `mcp-dashboard --ci`, run in turn (plain, plugin, --ci, then again)
+so drift on the machine hits all three; each figure is the median of the runs.
+Also the stream's bytes per passing test and the dashboard process's peak RSS.
+Targets (issue 15): plugin <= 1.03x plain pytest at 20,000 tests, `--ci` <= 1.10x,
+<= 300 bytes per passing test, peak RSS reported and growing linearly.
+Printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PYTHON, header, row
+
+TESTS_PER_FILE = 200
+# Run by the dashboard's own interpreter at exit: its peak RSS (KiB on Linux), on stderr.
+PEAK_RSS = (
+    "import atexit, resource, runpy, sys;"
+    "atexit.register(lambda: print('peak-rss-kib', "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr));"
+    "sys.argv = ['mcp-dashboard', *sys.argv[1:]];"
+    "runpy.run_module('mcp_dashboard.cli', run_name='__main__')"
+)
+
+
+def generate_suite(root: Path, tests: int) -> Path:
+    """`tests` trivial tests, 200 per file, with a pytest.ini of their own."""
+    (root / "pytest.ini").write_text("[pytest]\n")
+    suite = root / "generated"
+    suite.mkdir()
+    for index in range(-(-tests // TESTS_PER_FILE)):
+        count = min(TESTS_PER_FILE, tests - index * TESTS_PER_FILE)
+        body = "".join(f"def test_{n}():\n    pass\n\n\n" for n in range(count))
+        (suite / f"test_generated_{index:03d}.py").write_text(body)
+    return suite
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"exit {done.returncode}: {command}\n{done.stdout[-2000:]}{done.stderr}")
+    return elapsed, done.stderr
+
+
+def measure(tests: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        suite = generate_suite(work, tests)
+        events = work / "events.jsonl"
+        quiet = ["-q", "-p", "no:cacheprovider", str(suite)]
+        plain = [PYTHON, "-m", "pytest", *quiet]
+        plugin = [*plain, "-p", "mcp_dashboard.pytest_plugin", f"--mcp-events={events}"]
+        history = ["--history", str(work / "history.sqlite3")]
+        dashboard = [PYTHON, "-c", PEAK_RSS, "--ci", str(suite), *history]
+        times: dict[str, list[float]] = {"plain": [], "plugin": [], "ci": []}
+        peaks: list[int] = []
+        sizes: list[int] = []
+        timed(plain, work)  # warm the file cache and the bytecode
+        for _ in range(runs):
+            times["plain"].append(timed(plain, work)[0])
+            events.unlink(missing_ok=True)
+            times["plugin"].append(timed(plugin, work)[0])
+            sizes.append(events.stat().st_size)
+            elapsed, stderr = timed(dashboard, work)
+            times["ci"].append(elapsed)
+            peaks += [int(line.split()[1]) for line in stderr.splitlines() if "peak-rss" in line]
+        base = statistics.median(times["plain"])
+        label = f"{tests:,} trivial tests, median of {runs}"
+        for name, figure, target in (
+            ("plugin", "pytest with the plugin", "<= 1.03x" if tests == 20_000 else "-"),
+            ("ci", "`mcp-dashboard --ci`", "<= 1.10x" if tests == 20_000 else "-"),
+        ):
+            value = statistics.median(times[name])
+            row(
+                f"{figure}, {label}",
+                f"{value:.2f} s",
+                target,
+                f"plain pytest {base:.2f} s",
+                f"{value / base:.3f}x",
+            )
+        per_test = statistics.median(sizes) / tests
+        row(f"stream bytes per passing test, {label}", f"{per_test:.0f} B", "<= 300 B", "-", "-")
+        peak = statistics.median(peaks) / 1024
+        row(
+            f"`mcp-dashboard --ci` peak RSS, {label}",
+            f"{peak:.0f} MiB",
+            "reported, linear",
+            "-",
+            f"{peak * 1024 / tests:.1f} KiB/test",
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each command (median)")
+    args = parser.parse_args()
+    header()
+    for tests in args.sizes:
+        measure(tests, args.runs)
+
+
+if __name__ == "__main__":
+    os.environ.pop("MCP_DASHBOARD_EVENTS", None)
+    main()
