@@ -254,8 +254,8 @@ class DashboardApp(App[int]):
         if nodeid:
             self._dirty.add(nodeid)
             test = self.state.tests.get(nodeid)
-            if test is not None and test.finished and test.trace_id:
-                self._test_rows.finished(test)  # its rows, read once
+            if test is not None and test.trace_id and (test.finished or test.phases):
+                self._test_rows.seen(test)  # its rows: read when it fails, and when it ends
         else:  # collection, finish, history: whichever tests they changed
             self._dirty.update(changed_tests(before, self.state))
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import on
+from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
 from mcp_dashboard.app import DashboardApp
+from mcp_dashboard.db_views.base import DatabaseView
+from mcp_dashboard.db_views.factory import open_view
 from mcp_dashboard.db_views.traces import TraceRows
 from mcp_dashboard.screens.test_detail import TestDetailScreen
+from mcp_dashboard.state import PhaseResult, SessionsLeft, TestState
+from mcp_dashboard.status import TestStatus
 from mcp_dashboard.widgets.labels import fit
 from mcp_dashboard.widgets.live_tables import TEST_WIDTH
 from mcp_dashboard.widgets.test_rows import TestRows
 from mcp_dashboard.widgets.what_it_did import WhatItDid
 from tests.dashboard.live_db import execute, totals
 from tests.dashboard.pilot import AppPilot, dashboard, finished, grid, screen_lines, tables
+from tests.dashboard.test_trace_rows import write_traced
 from tests.toolkit import until
 
 LEAKS = "traced/test_leaks.py::"
@@ -148,3 +155,58 @@ async def test_a_failures_rows_stay_as_they_were_when_it_failed(
         await until(lambda: later.rows is not None, "the later test's rows", pilot=pilot)
         assert isinstance(later.rows, TraceRows)
         assert (len(later.rows.calls), later.rows.sessions, later.captured) == (2, (), False)
+
+
+class RowsHost(App[None]):
+    """Only the reader of test rows, on a view of the run's database."""
+
+    def __init__(self, view: DatabaseView) -> None:
+        super().__init__()
+        self.view = view
+        self.left: list[SessionsLeft] = []
+
+    def compose(self) -> ComposeResult:
+        yield TestRows(lambda: self.view)
+
+    @on(TestRows.Read)
+    def _read(self, event: TestRows.Read) -> None:
+        self.left.extend(event.left)
+
+
+def ended(nodeid: str, trace_id: str, at: float, *, failed: bool = False) -> TestState:
+    phase = PhaseResult(
+        when="call", outcome="failed" if failed else "passed", category="", duration=0.1
+    )
+    status = TestStatus.FAILED if failed else TestStatus.PASSED
+    return TestState(
+        nodeid=nodeid,
+        critical_path="p",
+        status=status,
+        phases=(phase,),
+        trace_id=trace_id,
+        finished_at=at,
+    )
+
+
+async def test_many_finished_tests_are_read_a_few_dozen_traces_at_a_time(database_url: str) -> None:
+    traced = await write_traced(database_url)
+    view = open_view(database_url)
+    host = RowsHost(view)
+    try:
+        async with host.run_test() as pilot:
+            rows = host.query_one(TestRows)
+            quiet = [ended(f"quiet{i}", f"{i + 1:032x}", traced.finished) for i in range(120)]
+            leaks = ended("leaks", traced.leaking_trace, traced.finished)
+            fails = ended("fails", traced.closed_trace, traced.finished, failed=True)
+            for test in [*quiet, leaks, fails]:
+                rows.seen(test)
+            await until(lambda: len(rows.done) == 122, "every test read", pilot=pilot)
+            # The first test alone (nothing else was queued yet), then 121 traces by 50.
+            assert rows.reads == 1 + 3
+            assert [(f.nodeid, f.sessions) for f in host.left] == [
+                ("leaks", (traced.session_left_open,))
+            ]
+            assert list(rows.captured) == ["fails"]
+            assert len(rows.captured["fails"].calls) == 3
+    finally:
+        view.close()
