@@ -97,14 +97,31 @@ class TraceRows:
 
     def of(self, trace_id: str) -> TraceRows:
         """The rows of one of the traces read."""
-        return TraceRows(
-            tuple(c for c in self.calls if c.trace_id == trace_id),
-            tuple(s for s in self.sessions if s.trace_id == trace_id),
-            tuple(c for c in self.clients if c.trace_id == trace_id),
-            self.truncated,
-            self.error,
-            self.absent,
-        )
+        none = TraceRows(truncated=self.truncated, error=self.error, absent=self.absent)
+        return self.by_trace().get(trace_id, none)
+
+    def by_trace(self) -> dict[str, TraceRows]:
+        """`of` every trace that has rows, in one pass over them."""
+        calls: dict[str, list[TraceCall]] = {}
+        sessions: dict[str, list[TraceSession]] = {}
+        clients: dict[str, list[TraceClient]] = {}
+        for call in self.calls:
+            calls.setdefault(call.trace_id, []).append(call)
+        for session in self.sessions:
+            sessions.setdefault(session.trace_id, []).append(session)
+        for client in self.clients:
+            clients.setdefault(client.trace_id, []).append(client)
+        return {
+            trace: TraceRows(
+                tuple(calls.get(trace, ())),
+                tuple(sessions.get(trace, ())),
+                tuple(clients.get(trace, ())),
+                self.truncated,
+                self.error,
+                self.absent,
+            )
+            for trace in {*calls, *sessions, *clients}
+        }
 
     def left_open(self, finished: float) -> tuple[TraceSession, ...]:
         """The sessions still open when the test finished (UNIX seconds): leaks."""

@@ -112,18 +112,19 @@ class TestRows(Widget):
             rows = view.trace_rows(list(dict.fromkeys(d.trace_id for d in batch)))
         except Exception as exc:  # a bug, not a fault of the database: try again later
             rows = TraceRows(error=f"{type(exc).__name__}: {exc}")
-        self.app.call_from_thread(self._apply, batch, rows)
+        self.app.call_from_thread(self._apply, batch, rows, rows.by_trace())
 
-    def _apply(self, batch: list[Due], rows: TraceRows) -> None:
+    def _apply(self, batch: list[Due], rows: TraceRows, by_trace: dict[str, TraceRows]) -> None:
         self._reading = False
         self.reads += 1
         if rows.error is not None and not rows.absent:
             return  # queued still: the timer tries again
         left = []
+        none = TraceRows(truncated=rows.truncated, absent=rows.absent)
         for test in batch:
             if self._queued.pop(test.key, None) is None:
                 continue  # a new run began meanwhile
-            mine = rows.of(test.trace_id)
+            mine = by_trace.get(test.trace_id, none)
             if test.failed:
                 self.captured.setdefault(test.nodeid, mine)  # the first read after the failure
             if test.finished_at is None:
