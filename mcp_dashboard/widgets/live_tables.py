@@ -42,7 +42,7 @@ from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView, Snapsho
 from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
 from mcp_dashboard.db_views.queries import Detail, Table, ToolRate, short_id, truncate
 from mcp_dashboard.screens.row_detail import RowDetailScreen
-from mcp_dashboard.widgets.labels import fit
+from mcp_dashboard.widgets.labels import fit_name
 from mcp_dashboard.widgets.paged_table import PagedTable
 
 POLL_SECONDS = 0.5
@@ -321,7 +321,13 @@ class LiveTables(Vertical):
         at = len(table.columns) - 1 if table.name == "executions" else len(table.columns)
 
         def test(trace: str | None) -> str:
-            return fit(names.get(trace, short_id(trace)), TEST_WIDTH) if trace else "-"
+            """The test's name without its file (`Class::test[params]`), fitted."""
+            if not trace:
+                return "-"
+            nodeid = names.get(trace)
+            if nodeid is None:
+                return short_id(trace)
+            return fit_name(nodeid.partition("::")[2] or nodeid, TEST_WIDTH)
 
         rows = tuple(
             (key, (*cells[:at], test(trace), *cells[at:]))

@@ -21,8 +21,6 @@ from mcp_dashboard.db_views.traces import TraceRows
 from mcp_dashboard.screens.test_detail import TestDetailScreen
 from mcp_dashboard.state import PhaseResult, SessionsLeft, TestState
 from mcp_dashboard.status import TestStatus
-from mcp_dashboard.widgets.labels import fit
-from mcp_dashboard.widgets.live_tables import TEST_WIDTH
 from mcp_dashboard.widgets.test_rows import TestRows
 from mcp_dashboard.widgets.what_it_did import WhatItDid
 from tests.dashboard.live_db import execute, totals
@@ -97,7 +95,7 @@ async def test_selecting_a_test_shows_its_rows_and_only_the_leak_is_marked(
         executions = app.query_one("#table-executions", DataTable)
         assert [executions.get_row_at(i)[2] for i in range(3)] == ["echo"] * 3
         # The "test" column (before the error): the test whose trace made the row.
-        assert [executions.get_row_at(i)[7] for i in range(3)] == [fit(CLOSES, TEST_WIDTH)] * 3
+        assert [executions.get_row_at(i)[7] for i in range(3)] == ["test_closes_its_session"] * 3
 
         await select(app, pilot, FORGETS)
         await until(lambda: counts(app) == (1, 1, 2), "the forgetful test's rows", pilot=pilot)
