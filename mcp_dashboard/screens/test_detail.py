@@ -28,7 +28,7 @@ from mcp_dashboard.clipboard import copy_text
 from mcp_dashboard.db_views.base import DatabaseView
 from mcp_dashboard.db_views.traces import TraceRows
 from mcp_dashboard.state import TestState
-from mcp_dashboard.widgets.labels import ICONS, duration
+from mcp_dashboard.widgets.labels import ICONS, duration, plural
 from mcp_dashboard.widgets.what_it_did import WhatItDid
 
 
@@ -57,6 +57,8 @@ def facts(test: TestState) -> list[str]:
         found.append("flaky: passed and failed on the same code in recent runs")
     if test.slower:
         found.append("slower than its median")
+    if test.leaked:
+        found.append(f"leak: left {plural(len(test.leaked), 'session')} open")
     if test.reason:
         found.append(f"reason: {test.reason}")
     return found
