@@ -26,6 +26,7 @@ from mcp_service.failures import is_database_error
 from mcp_service.models import Session
 from mcp_service.service import MCPService
 from mcp_service.snapshots import ClientInfo, SessionInfo
+from mcp_service.tracing import environment_trace
 
 DEFAULT_PORT = 8765
 
@@ -300,7 +301,12 @@ async def _run(run: Callable[[Any, argparse.Namespace], Awaitable[int]], args: A
     service = MCPService(settings)
     await service.initialize()
     try:
-        return await run(service, args)
+        if run is _serve:  # each session or request brings its own trace (transports.py)
+            return await run(service, args)
+        # A one-shot command (register-client, revoke …) started by a traced test or
+        # script belongs to its trace: the rows it writes say so.
+        with environment_trace():
+            return await run(service, args)
     finally:
         await service.shutdown()
 

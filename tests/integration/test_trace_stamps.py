@@ -8,7 +8,9 @@ current in the server, and the service stamps its rows from there.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,3 +172,40 @@ async def test_a_stdio_server_started_in_a_trace_opens_its_session_in_it(
     assert await stamps(raw_db, "sessions", plain.client_id) == [(None,)]
     assert await stamps(raw_db, "tool_executions", plain.client_id) == [(None, None)]
     step("A server started outside any trace, called outside one: NULL")
+
+
+async def test_a_cli_command_started_in_a_trace_stamps_its_rows_with_it(
+    service: MCPService, raw_db: AsyncEngine, database_url: str, step: Step
+) -> None:
+    """`mcp-service register-client` run by a traced test (or script) belongs to its trace;
+    run outside one, its client row has none."""
+    ids = TraceIds("ab" * 16, "cd" * 8)
+    made = []
+    for name, traceparent in (("cli traced", ids.traceparent), ("cli plain", None)):
+        env = {k: v for k, v in os.environ.items() if k != TRACEPARENT}
+        env["MCP_DATABASE_URL"] = database_url
+        if traceparent is not None:
+            env[TRACEPARENT] = traceparent
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *(
+                "-m",
+                "mcp_service.cli",
+                "register-client",
+                "--name",
+                name,
+                "--tier",
+                "basic",
+                "--json",
+            ),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        made.append(json.loads(out)["client_id"])
+    assert await stamps(raw_db, "clients", made[0]) == [(ids.trace_id,)]
+    step("register-client with TRACEPARENT: the client row carries its trace")
+    assert await stamps(raw_db, "clients", made[1]) == [(None,)]
+    step("without it: NULL")
