@@ -155,10 +155,14 @@ class DashboardApp(App[int]):
         self._redraw = True
         self._focus_after_run = False
         self._trace_names: dict[str, str] = {}  # trace id -> test, for the tables' test column
+        self._rows_reader: TestRows | None = None
 
     @property
     def _test_rows(self) -> TestRows:
-        return self.query_one("#test-rows", TestRows)
+        """Found once: `fold` asks for it at every report of a traced test."""
+        if self._rows_reader is None:
+            self._rows_reader = self.query_one("#test-rows", TestRows)
+        return self._rows_reader
 
     @property
     def state_dir(self) -> Path:
