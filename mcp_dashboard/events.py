@@ -49,12 +49,28 @@ class RunStart:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectedTest:
+    """A collected test. What its node id already says is left empty (schema v2): its
+    `critical_path` when that is its module, its `file` and its `name` when they are
+    the node id's path and last part; the `*_of` properties give them back."""
+
     nodeid: str
-    critical_path: str
+    critical_path: str = ""
     markers: tuple[str, ...] = ()
     file: str = ""
     line: int | None = None
     name: str = ""
+
+    @property
+    def path_of(self) -> str:
+        return self.critical_path or self.nodeid.split("::", 1)[0]
+
+    @property
+    def file_of(self) -> str:
+        return self.file or self.nodeid.split("::", 1)[0]
+
+    @property
+    def name_of(self) -> str:
+        return self.name or self.nodeid.rsplit("::", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,15 +289,23 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
-# Per event type: its fields with a default, which a line leaves out when they hold it.
-_DEFAULTS: dict[type[Event], tuple[tuple[str, object], ...]] = {
+# Per event type, and per record inside one (a collected test, a crash, a history
+# entry): each field and its default (`_REQUIRED` if none); a line leaves out a field
+# that holds its default.
+_REQUIRED = object()
+_FIELDS: dict[type, tuple[tuple[str, object], ...]] = {
     cls: tuple(
-        (name, f.default if f.default_factory is MISSING else f.default_factory())
+        (
+            name,
+            f.default
+            if f.default is not MISSING
+            else _REQUIRED
+            if f.default_factory is MISSING
+            else f.default_factory(),
+        )
         for name, f in cls.__dataclass_fields__.items()
-        if name not in ("type", "v")
-        and (f.default is not MISSING or f.default_factory is not MISSING)
     )
-    for cls in EVENT_TYPES.values()
+    for cls in (*EVENT_TYPES.values(), CollectedTest, Crash, TestHistory)
 }
 
 
@@ -353,11 +377,16 @@ def encode(event: Event) -> bytes:
         return _encoder.encode(_scrub(msgspec.to_builtins(lean))) + b"\n"
 
 
-def _lean(event: Event) -> dict[str, object]:
-    line = {f: getattr(event, f) for f in event.__dataclass_fields__}
-    for name, default in _DEFAULTS[type(event)]:
-        if line[name] == default:
-            del line[name]
+def _lean(record: Event | CollectedTest | Crash | TestHistory) -> dict[str, object]:
+    line: dict[str, object] = {}
+    for name, default in _FIELDS[type(record)]:
+        value = getattr(record, name)
+        if name in ("type", "v") or value != default:
+            if type(value) is tuple and value and type(value[0]) in _FIELDS:
+                value = [_lean(item) for item in value]
+            elif type(value) in _FIELDS:
+                value = _lean(value)
+            line[name] = value
     return line
 
 

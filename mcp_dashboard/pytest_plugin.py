@@ -635,14 +635,17 @@ class WorkerStream(_Stream):
 
 
 def _collected(item: pytest.Item) -> CollectedTest:
+    """The test, without what its node id already says (`CollectedTest`)."""
     file, line, _ = item.location
+    module, _, rest = item.nodeid.partition("::")
+    path = critical_path_of(item)
     return CollectedTest(
         nodeid=item.nodeid,
-        critical_path=critical_path_of(item),
+        critical_path="" if path == module else path,
         markers=tuple(dict.fromkeys(m.name for m in item.iter_markers())),
-        file=file,
+        file="" if file == module else file,
         line=None if line is None else line + 1,
-        name=item.name,
+        name="" if rest.rpartition("::")[2] == item.name else item.name,
     )
 
 

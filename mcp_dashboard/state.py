@@ -477,10 +477,10 @@ def _on_collection(state: RunState, e: Collection) -> RunState:
         base = old or _new_test(item.nodeid)
         new = _evolve(
             base,
-            critical_path=item.critical_path,
-            file=item.file,
+            critical_path=item.path_of,
+            file=item.file_of,
             line=item.line,
-            name=item.name,
+            name=item.name_of,
             markers=item.markers,
             collected=True,
         )

@@ -61,7 +61,7 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
         *ids("test_plain_one", "test_plain_two", file=UNMARKED),
     ]
     assert [t.nodeid for t in collection.tests] == order
-    assert [t.critical_path for t in collection.tests] == [
+    assert [t.path_of for t in collection.tests] == [
         *["registration"] * 2,
         *["sessions"] * 3,
         "tools",
@@ -70,7 +70,14 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
     error_test = collection.tests[5]
     source = Path(fixture(OUT)).read_text().splitlines()
     line = source.index('@pytest.mark.critical_path("tools")') + 1  # pytest: first decorator
-    assert (error_test.file, error_test.line, error_test.name) == (OUT, line, "test_error_in_setup")
+    assert (error_test.file_of, error_test.line, error_test.name_of) == (
+        OUT,
+        line,
+        "test_error_in_setup",
+    )
+    # What the node id already says is left out of the line (schema v2).
+    assert (error_test.critical_path, error_test.file, error_test.name) == ("tools", "", "")
+    assert collection.tests[6].critical_path == ""  # its module
     assert error_test.markers == ("integration", "critical_path")  # closest first
 
     # Per test: a test whose phases all passed is one `test_pass` line (its start and trace
