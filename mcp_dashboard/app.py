@@ -14,7 +14,12 @@ again, or with nothing running, it quits, as `q` does.
 Tests and rows: when the service database holds rows made in traced tests, the tables
 follow the selected test (`c`: every row again), each finished test's rows are read once
 (widgets/test_rows.py) so its pane marks a test that left sessions open, and a failed
-test's detail shows its rows as they were when it failed.
+test's detail shows its rows as they were when it failed. `t` opens the run on a time
+axis (screens/run_timeline.py), per xdist worker, with each test's tool calls inside.
+When a run has ended, its tool calls per tool (and what regressed) show under the panes.
+
+Watch mode (`--watch`, or `w`): a saved change reruns the tests it affects and the tests
+that failed last time (watch.py decides); a change during a run queues one rerun.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -34,16 +39,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from mcp_dashboard.events import Event, TestTrace
+from mcp_dashboard.db_views.base import DatabaseView, TraceCalls
+from mcp_dashboard.events import Event
 from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.launch import Launcher, exit_code
 from mcp_dashboard.options import Options
+from mcp_dashboard.run_calls import measure_calls
 from mcp_dashboard.runner import STATE_DIR, Run
 from mcp_dashboard.screens.help import HelpScreen, Section, keys_of
+from mcp_dashboard.screens.run_timeline import Calls, RunTimelineScreen
 from mcp_dashboard.screens.test_detail import TestDetailScreen
 from mcp_dashboard.state import RunState, SessionsLeft, reduce, reduce_all
 from mcp_dashboard.status import RunStatus, needs_rerun
 from mcp_dashboard.summary import plural
+from mcp_dashboard.watch import Request, WatchSession
 from mcp_dashboard.widgets.filter_field import FilterField
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.pane_grid import PaneGrid, changed_tests
@@ -53,8 +62,10 @@ from mcp_dashboard.widgets.run_header import RunHeader
 from mcp_dashboard.widgets.status_line import StatusLine
 from mcp_dashboard.widgets.test_list import TestList
 from mcp_dashboard.widgets.test_rows import TestRows
+from mcp_dashboard.widgets.tool_calls import ToolCallsPanel
 
 FRAME_SECONDS = 1 / 15
+TRACE_CALLS_SECONDS = 1.0  # how often the open timeline reads the run's calls again
 # Absolute, so a subclass defined elsewhere (benchmarks/) finds it too; package data.
 STYLESHEET = Path(__file__).with_name("dashboard.tcss")
 RERUN_POLICY = (
@@ -78,6 +89,8 @@ class DashboardApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Short words for the footer; the help screen (?) shows each tooltip in full.
+        # The footer cuts what does not fit at the end: the keys that find every other
+        # key (?) and end the app come early.
         Binding(
             "f",
             "rerun_failed",
@@ -100,6 +113,8 @@ class DashboardApp(App[int]):
             show=False,
             tooltip="next/previous failure, across panes",
         ),
+        Binding("question_mark", "help", "Keys", key_display="?", tooltip="every key"),
+        Binding("q", "quit", "Quit", tooltip="quit (the run in progress is stopped)"),
         Binding(
             "slash",
             "filter",
@@ -110,15 +125,32 @@ class DashboardApp(App[int]):
             tooltip="filter tests by name (enter keeps it)",
         ),
         Binding("o", "failures_only", "Failures", tooltip="show only failures (again: all tests)"),
-        Binding("t", "toggle_tables", "Tables", show=False, tooltip="hide or show the live tables"),
+        Binding(
+            "t",
+            "timeline",
+            "Timeline",
+            tooltip="the run on a time axis: tests per xdist worker, their tool calls inside",
+        ),
+        Binding(
+            "w",
+            "toggle_watch",
+            "Watch",
+            tooltip="watch mode: a saved change reruns the tests it affects (again: stop)",
+        ),
+        Binding(
+            "T",
+            "toggle_tables",
+            "Tables",
+            key_display="T",
+            show=False,
+            tooltip="hide or show the live tables",
+        ),
         Binding(
             "c",
             "toggle_test_rows",
             "Test rows",
             tooltip="the tables: the selected test's rows, or every row",
         ),
-        Binding("question_mark", "help", "Keys", key_display="?", tooltip="every key"),
-        Binding("q", "quit", "Quit", tooltip="quit (the run in progress is stopped)"),
         Binding(
             "escape",
             "clear_filter",
@@ -156,6 +188,10 @@ class DashboardApp(App[int]):
         self._focus_after_run = False
         self._trace_names: dict[str, str] = {}  # trace id -> test, for the tables' test column
         self._rows_reader: TestRows | None = None
+        self.trace_calls: Calls = {}  # trace id -> its tool calls, for the timeline
+        self._calls_read_at = 0.0
+        self.watch_session: WatchSession | None = None  # kept when watching stops: its graph cache
+        self._watch_worker: Worker[None] | None = None
 
     @property
     def _test_rows(self) -> TestRows:
@@ -177,6 +213,7 @@ class DashboardApp(App[int]):
         )
         yield Static(id="indicators")
         yield ProblemsPanel(id="problems")
+        yield ToolCallsPanel(id="tool-calls")
         yield PaneGrid(id="panes")
         yield StatusLine(id="now")
         yield LiveTables(id="tables", quiet_when_absent=True)
@@ -187,6 +224,9 @@ class DashboardApp(App[int]):
         self.set_interval(FRAME_SECONDS, self.draw)
         self.query_one(LiveTables).trace_names = self._trace_names
         if not self.autostart:
+            return
+        if self.launcher.options.watch:
+            self.run_worker(self._start_watching(run=True), group="watch-start")
             return
         if self.launcher.options.rerun_failed:
             message, failed = self.launcher.last_failures()
@@ -221,6 +261,8 @@ class DashboardApp(App[int]):
         self._dirty.clear()
         self._redraw = True
         self.query_one(PaneGrid).reset()
+        self.query_one(ToolCallsPanel).show(None)
+        self.trace_calls = {}
         self._test_rows.reset()
         self._focus_after_run = True
         self._run_worker = self.run_worker(
@@ -247,19 +289,27 @@ class DashboardApp(App[int]):
         self.runs_finished += 1
         if finished.status != RunStatus.CANCELLED:
             self.exit_status = exit_code(finished)
+        calls = await asyncio.to_thread(
+            measure_calls, self.launcher.history, record, finished, run.database_url
+        )
+        self.query_one(ToolCallsPanel).show(calls)
+        if self.watching and self.watch_session is not None:
+            request = self.watch_session.finished(finished)
+            if request is not None:
+                self._start_request(request)
 
     def fold(self, event: Event | SessionsLeft) -> None:
         """One event into the state; remember which tests it touched for the next frame."""
         before, self.state = self.state, reduce(self.state, event)
         self._folded = self.state
         nodeid = getattr(event, "nodeid", None)
-        if isinstance(event, TestTrace):
-            self._trace_names[event.trace_id] = event.nodeid
         if nodeid:
             self._dirty.add(nodeid)
             test = self.state.tests.get(nodeid)
-            if test is not None and test.trace_id and (test.finished or test.phases):
-                self._test_rows.seen(test)  # its rows: read when it fails, and when it ends
+            if test is not None and test.trace_id:
+                self._trace_names[test.trace_id] = nodeid  # from its trace or its pass line
+                if test.finished or test.phases:
+                    self._test_rows.seen(test)  # its rows: read when it fails, and when it ends
         else:  # collection, finish, history: whichever tests they changed
             self._dirty.update(changed_tests(before, self.state))
 
@@ -303,6 +353,8 @@ class DashboardApp(App[int]):
             )
             return
         what = f"Rerunning {plan.scope.removeprefix('rerun of ')}"
+        if self.watching and self.watch_session is not None:
+            self.watch_session.began(plan.scope)
         if self.running and not self.state.finished:
             # Cancelling interrupts tests too: plan when this run has stopped.
             self._replace_run(self._failed_plan, what.replace("Rerunning", "Rerunning the"))
@@ -310,7 +362,78 @@ class DashboardApp(App[int]):
             self._replace_run(plan, what)
 
     def action_rerun_all(self) -> None:
+        if self.watching and self.watch_session is not None:
+            self.watch_session.began("run all", run_all=True)
         self._replace_run(Plan(self.launcher.initial_targets()), "Running all tests")
+
+    # -- watch mode ------------------------------------------------------------
+
+    @property
+    def watching(self) -> bool:
+        return self._watch_worker is not None and not self._watch_worker.is_finished
+
+    def action_toggle_watch(self) -> None:
+        if self.watching:
+            assert self._watch_worker is not None
+            self._watch_worker.cancel()
+            self._watch_worker = None
+            self.notify("Watch mode off.")
+        else:
+            self.notify("Watching for saved changes.")
+            self.run_worker(self._start_watching(run=False), group="watch-start")
+        self._redraw = True
+
+    async def _start_watching(self, *, run: bool) -> None:
+        """Scan the project's imports (a thread: it reads files), then follow its changes;
+        `run`: start with a run of everything, as `--watch` does."""
+        session = self.watch_session or WatchSession(
+            self.launcher.cwd, self.state_dir, self.launcher.paths
+        )
+        self.watch_session = session
+        if run:
+            self._start_request(await asyncio.to_thread(session.start))
+        else:
+            await asyncio.to_thread(session.graph.scan)
+            if self.running:
+                session.began(self.scope or "the run in progress")
+        self._watch_worker = self.run_worker(
+            self._follow_changes(session), group="watch", exclusive=True, exit_on_error=False
+        )
+
+    async def _follow_changes(self, session: WatchSession) -> None:
+        async for batch in session.batches():
+            request = await asyncio.to_thread(session.changed, batch)
+            if request is not None:
+                self._start_request(request)
+            self._redraw = True
+
+    def _start_request(self, request: Request) -> None:
+        targets = list(request.targets) or self.launcher.initial_targets()
+        self.start_run(Plan(targets, request.reason))
+
+    # -- the run timeline ------------------------------------------------------
+
+    def action_timeline(self) -> None:
+        self.push_screen(RunTimelineScreen(self.state, self.trace_calls))
+        self._read_trace_calls()
+
+    @on(RunTimelineScreen.Chosen)
+    def _open_from_timeline(self, event: RunTimelineScreen.Chosen) -> None:
+        self.open_test(event.nodeid)
+
+    def _read_trace_calls(self) -> None:
+        view = self.query_one(LiveTables).view
+        traces = [t.trace_id for t in self.state.tests.values() if t.trace_id]
+        if view is not None and traces:
+            self._read_calls(view, traces)
+
+    @work(thread=True, exclusive=True, group="timeline", exit_on_error=False)
+    def _read_calls(self, view: DatabaseView, traces: list[str]) -> None:
+        self.call_from_thread(self._calls_read, view.trace_calls(traces))
+
+    def _calls_read(self, found: TraceCalls) -> None:
+        if found.error is None:
+            self.trace_calls = found.by_trace
 
     def action_cancel_run(self) -> None:
         if not self._cancel():
@@ -510,7 +633,12 @@ class DashboardApp(App[int]):
             grid = self.query_one(PaneGrid)
         except NoMatches:  # the app is shutting down and its widgets are gone
             return
-        header.show(state, self.scope, now)
+        header.show(state, self.scope, now, self._watch_line())
+        if isinstance(self.screen, RunTimelineScreen):
+            self.screen.show(state, self.trace_calls, now)
+            if now - self._calls_read_at >= TRACE_CALLS_SECONDS:
+                self._calls_read_at = now
+                self._read_trace_calls()
         selected = state.tests.get(self.selected) if self.selected else None
         self.query_one(StatusLine).show(state, selected, now)
         self.query_one(LiveTables).show_test(
@@ -526,6 +654,13 @@ class DashboardApp(App[int]):
             self.query_one(ProblemsPanel).show(state, self.launcher.paths)
             self._rendered = state
         self._keep_focus(state)
+
+    def _watch_line(self) -> str:
+        """The header's word for watch mode, with what it queued or found nothing for."""
+        if not self.watching or self.watch_session is None:
+            return ""
+        status = self.watch_session.status
+        return "watching" if status in ("watching", self.scope) else f"watching · {status}"
 
     def _keep_focus(self, state: RunState) -> None:
         """When a run has ended, the first failure; never a widget that is gone; never none."""
@@ -543,7 +678,7 @@ class DashboardApp(App[int]):
 
 # App keys that mean nothing on the detail and help screens.
 _MAIN_SCREEN_ONLY = frozenset(
-    {"filter", "failures_only", "clear_filter", "toggle_tables", "toggle_test_rows"}
+    {"filter", "failures_only", "clear_filter", "toggle_tables", "toggle_test_rows", "timeline"}
 )
 
 
@@ -557,6 +692,7 @@ def help_sections() -> list[Section]:
         ("Everywhere", keys_of(DashboardApp.BINDINGS)),
         ("In a pane", keys_of(TestList.BINDINGS) + keys_of(GroupLine.BINDINGS)),
         ("On a test's detail", keys_of(TestDetailScreen.BINDINGS)),
+        ("On the run timeline", keys_of(RunTimelineScreen.BINDINGS)),
         (
             "On the tables",
             [

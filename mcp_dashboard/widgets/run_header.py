@@ -24,10 +24,13 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
     return Text.assemble(("━" * filled, "green"), ("━" * (width - filled), "grey30"))
 
 
-def header_line(state: RunState, scope: str, now: float, width: int) -> Text:
-    """`FAILED  rerun of 2 failed tests: 1 failed, 1 passed in 0.41s   ━━━━━━━━ 2/2  0.41s`."""
+def header_line(state: RunState, scope: str, now: float, width: int, watch: str = "") -> Text:
+    """`FAILED  rerun of 2 failed tests: 1 failed, 1 passed in 0.41s   ━━━━━━━━ 2/2  0.41s`;
+    in watch mode the verdict is followed by `watching` (and what it queued)."""
     word = verdict(state)
     head = Text(f" {word} ", style=f"{RUN_STYLES[state.status]} reverse")
+    if watch:
+        head.append(f" {watch} ", style="bold cyan")
     done, total = state.progress
     right = Text()
     if width >= BAR_FROM_WIDTH:
@@ -61,10 +64,11 @@ class RunHeader(Widget):
         self.state = RunState()
         self.scope = ""
         self.now = time.time()
+        self.watch_line = ""
 
-    def show(self, state: RunState, scope: str, now: float) -> None:
-        self.state, self.scope, self.now = state, scope, now
+    def show(self, state: RunState, scope: str, now: float, watch: str = "") -> None:
+        self.state, self.scope, self.now, self.watch_line = state, scope, now, watch
         self.refresh()
 
     def render(self) -> Text:
-        return header_line(self.state, self.scope, self.now, self.size.width)
+        return header_line(self.state, self.scope, self.now, self.size.width, self.watch_line)

@@ -290,12 +290,12 @@ async def test_the_filter_keys_do_nothing_on_the_detail_screen(tmp_path: Path) -
         await pilot.press("enter")
         await detail_facts(app, pilot)
         detail = app.screen
-        await pilot.press("o", "slash", "t")
+        await pilot.press("o", "slash", "t", "T")
         assert app.screen is detail
         assert app.test_filter == TestFilter()
         assert shown(tables(app))
         keys = {k for k, b in app.active_bindings.items() if b.binding.show}
-        assert keys == {"escape", "y", "n", "N", "f", "a", "x", "question_mark", "q"}
+        assert keys == {"escape", "y", "n", "N", "f", "a", "x", "w", "question_mark", "q"}
 
 
 def status(app: DashboardApp) -> RunStatus:
@@ -490,7 +490,22 @@ async def test_help_lists_every_key(tmp_path: Path) -> None:
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("#help-keys", Static).render())
         keys = {line.split()[0] for line in text.splitlines() if line.startswith("  ")}
-        for key in ("f", "a", "x", "n/N", "/", "o", "t", "?", "q", "escape", "ctrl+c", "y"):
+        for key in (
+            "f",
+            "a",
+            "x",
+            "n/N",
+            "/",
+            "o",
+            "t",
+            "T",
+            "w",
+            "?",
+            "q",
+            "escape",
+            "ctrl+c",
+            "y",
+        ):
             assert key in keys, key
         for description in (
             "rerun the failed tests",

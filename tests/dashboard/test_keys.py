@@ -57,6 +57,8 @@ KEYS = [
     "y",
     "o",
     "t",
+    "T",
+    "w",
     "slash",
     "question_mark",
     "escape",
