@@ -54,7 +54,8 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
 
 snapshots-update: $(STAMP)
-	$(BIN)/python -m pytest tests/dashboard/test_snapshots.py --snapshot-update
+	$(BIN)/python -m pytest tests/dashboard/test_snapshots.py tests/dashboard/test_timeline.py \
+		tests/dashboard/test_what_it_did_snapshot.py --snapshot-update
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
