@@ -1,9 +1,10 @@
 """pytest plugin that writes the live event stream: `pytest -p mcp_dashboard.pytest_plugin`.
 
 `--mcp-events PATH` (or `MCP_DASHBOARD_EVENTS`) names a file the plugin appends
-JSON lines to in small batches (`_Writer`): a failure at once, everything else
-within 50 ms. A test whose phases all pass is one short `test_pass` line; a test
-that fails, errors or skips sends its start, its trace and every phase report.
+JSON lines to in small batches (`_Writer`): a test's start and a failure at once,
+everything else within 50 ms. A test whose phases all pass is its start and one
+short `test_pass` line; a test that fails, errors or skips sends its start, its
+trace and every phase report.
 
 One object per role is registered at configure time. Without xdist,
 `SessionStream` writes everything. Under pytest-xdist, `ControllerStream`
@@ -171,14 +172,11 @@ class _Writer:
     descriptor per batch, so lines from several processes never interleave.
 
     A batch goes out when something urgent is written (the run's start, its tests, a
-    failure, a step, the end of the run) and otherwise at most `flush_s` after its first
-    event, from a thread of its own, so a test that runs for minutes shows as running
-    at once. Until then an event written with a `key` can be taken back (`take_back`):
-    a test that starts and passes within one batch costs one `test_pass` line instead
-    of a start, a trace and three reports. The price: a process killed (SIGKILL, a
-    crash) within `flush_s` of a test's start, before any step, loses that start and
-    what passed just before it. A process forked by a test writes straight to the
-    file: nothing in it would flush a batch.
+    test's start, a failure, a step, the end of the run) and otherwise at most
+    `flush_s` after its first event, from a thread of its own. Until then an event
+    written with a `key` can be taken back (`take_back`): a test's trace line, which
+    its `test_pass` line carries when it passes. A process forked by a test writes
+    straight to the file: nothing in it would flush a batch.
     """
 
     def __init__(self, path: str, flush_s: float) -> None:
@@ -491,8 +489,10 @@ class SessionStream(_Stream):
         )
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        # Its file and line came with the collection: the start says only when.
-        self.writer.write(TestStart(time=time.time(), nodeid=nodeid), key=("start", nodeid))
+        # Its file and line came with the collection: the start says only when. At once,
+        # with the batch before it: a test that kills pytest is known by its start, and
+        # the tests before it by their results (one write per test).
+        self.writer.write(TestStart(time=time.time(), nodeid=nodeid), urgent=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.passed and report.when != "call" and not hasattr(report, "wasxfail"):
@@ -526,10 +526,9 @@ class SessionStream(_Stream):
             self.folding[nodeid] = None
 
     def _write_passed(self, reports: list[pytest.TestReport]) -> None:
-        """One line for a test whose three phases passed; its start and trace, if still
-        in the writer's batch, are taken back."""
+        """One line for a test whose three phases passed; its trace line, if still in the
+        writer's batch, is taken back."""
         nodeid = reports[0].nodeid
-        self.writer.take_back(("start", nodeid))
         self.writer.take_back(("trace", nodeid))
         trace_id, span_id = getattr(reports[0], TRACE_ATTRIBUTE, ("", ""))
         self.writer.write(

@@ -80,9 +80,9 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
     assert collection.tests[6].critical_path == ""  # its module
     assert error_test.markers == ("integration", "critical_path")  # closest first
 
-    # Per test: a test whose phases all passed is one `test_pass` line (its start and trace
-    # were taken back from the batch, unless a step sent the batch first); any other test
-    # sends its start, its trace, then its phases in order.
+    # Per test: its start; then for a test whose phases all passed one `test_pass` line (its
+    # trace was taken back from the batch, unless a step sent the batch first); any other
+    # test sends its trace, then its phases in order.
     stepped = {s.nodeid for s in rec.of(Step)}
     passes = {e.nodeid: e for e in rec.of(TestPassed)}
     assert list(passes) == [order[0], order[6], order[7]]
@@ -90,8 +90,8 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
         mine = [e for e in rec.events if getattr(e, "nodeid", None) == nodeid]
         shape = [(e.type, getattr(e, "when", None)) for e in mine if e.type.startswith("test_")]
         if nodeid in passes:
-            sent = [("test_start", None), ("test_trace", None)] if nodeid in stepped else []
-            assert shape == [*sent, ("test_pass", None)]
+            trace = [("test_trace", None)] if nodeid in stepped else []
+            assert shape == [("test_start", None), *trace, ("test_pass", None)]
             continue
         phases = [w for t, w in shape if t == "test_report"]
         assert shape[:2] == [("test_start", None), ("test_trace", None)]
@@ -302,11 +302,9 @@ async def test_xdist_each_report_once_and_workers_steps_live(workdir: Path) -> N
     assert reports == Counter(
         [(failed, "setup"), (failed, "call"), (failed, "teardown")]
     ) + Counter([(skipped, "setup"), (skipped, "teardown")])
-    # A passing test's start is taken back unless the controller's batch went out (with
-    # the failure's report) while it ran; a failing or skipped test's always goes.
-    starts = Counter(e.nodeid for e in rec.of(TestStart))
-    assert {failed, skipped} <= set(starts) <= {p + n for n in [*names, "test_parallel_skip"]}
-    assert set(starts.values()) == {1}
+    assert Counter(e.nodeid for e in rec.of(TestStart)) == Counter(
+        p + n for n in [*names, "test_parallel_skip"]
+    )
     # Every test knows its trace: from its worker's line, or on its `test_pass`.
     traced = {t.nodeid: t.trace_id for t in rec.state.tests_in_order()}
     assert all(len(trace) == 32 for trace in traced.values()), [
@@ -355,9 +353,9 @@ async def test_garbage_in_the_stream_is_counted_and_skipped(workdir: Path) -> No
 async def test_a_truncated_last_line_is_counted(workdir: Path) -> None:
     rec = await record(workdir, fixture("truncated"))
     assert rec.run.ignored == Counter(truncated=1)
-    # The test's start was still in the plugin's batch when its process died (the price
-    # of batching, docs/events.md): the run shows it pending, and why the run ended.
-    assert [e.type for e in rec.events] == ["run_start", "collection", "run_finish"]
+    # A test's start goes out at once, so the test that died is known; its trace line was
+    # still in the plugin's batch.
+    assert [e.type for e in rec.events] == ["run_start", "collection", "test_start", "run_finish"]
     finish = rec.finish
     assert (finish.source, finish.aborted, finish.ignored_lines) == ("runner", True, 1)
 

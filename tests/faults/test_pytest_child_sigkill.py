@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.events import Event, RunFinish, Step, TestReport
+from mcp_dashboard.events import Event, RunFinish, Step, TestPassed, TestReport
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import reduce_all
 from tests.dashboard.helpers import child_env
@@ -73,7 +73,9 @@ async def test_runner_kills_the_orphaned_xdist_workers_of_a_killed_controller(
             events.append(event)
             steps = [e.message for e in events if isinstance(e, Step)]
             first_done = any(
-                isinstance(e, TestReport) and e.nodeid.endswith(PASSES) and e.when == "teardown"
+                isinstance(e, TestPassed | TestReport)
+                and e.nodeid.endswith(PASSES)
+                and getattr(e, "when", "teardown") == "teardown"
                 for e in events
             )
             # Both workers hang in a test, and the controller has reported the first test
