@@ -80,6 +80,9 @@ class Plan:
 
     targets: list[str]
     scope: str = ""  # "" for the whole selection, else e.g. "rerun of 2 failed tests"
+    # Every test of the selection: only such a run's tool calls are measured against
+    # the runs before it (a rerun of a few tests would look like a regression).
+    whole: bool = True
 
 
 class DashboardApp(App[int]):
@@ -174,6 +177,7 @@ class DashboardApp(App[int]):
         self.autostart = autostart
         self.state = RunState()
         self.scope = ""
+        self._whole_run = True
         self.run_handle: Run | None = None
         self.runs_finished = 0
         self.exit_status: int | None = None  # the last run that ended by itself
@@ -232,7 +236,8 @@ class DashboardApp(App[int]):
             message, failed = self.launcher.last_failures()
             self.notify(message)
             if failed:
-                self.start_run(Plan(failed, f"rerun of {plural(len(failed), 'failed test')}"))
+                scope = f"rerun of {plural(len(failed), 'failed test')}"
+                self.start_run(Plan(failed, scope, whole=False))
             return
         self.start_run(Plan(self.launcher.initial_targets()))
 
@@ -258,6 +263,7 @@ class DashboardApp(App[int]):
             plan = planned
         self.state = self._folded = RunState()
         self.scope = plan.scope
+        self._whole_run = plan.whole
         self._dirty.clear()
         self._redraw = True
         self.query_one(PaneGrid).reset()
@@ -289,10 +295,11 @@ class DashboardApp(App[int]):
         self.runs_finished += 1
         if finished.status != RunStatus.CANCELLED:
             self.exit_status = exit_code(finished)
-        calls = await asyncio.to_thread(
-            measure_calls, self.launcher.history, record, finished, run.database_url
-        )
-        self.query_one(ToolCallsPanel).show(calls)
+        if self._whole_run:
+            calls = await asyncio.to_thread(
+                measure_calls, self.launcher.history, record, finished, run.database_url
+            )
+            self.query_one(ToolCallsPanel).show(calls)
         if self.watching and self.watch_session is not None:
             request = self.watch_session.finished(finished)
             if request is not None:
@@ -328,7 +335,7 @@ class DashboardApp(App[int]):
         if not failed:
             return None
         scope = f"rerun of {plural(len(failed), 'failed test')}"
-        return Plan(self.launcher.node_targets(self.state, failed), scope)
+        return Plan(self.launcher.node_targets(self.state, failed), scope, whole=False)
 
     def _replace_run(self, plan: Plan | Callable[[], Plan | None], what: str) -> None:
         """Start `plan`: now, queued behind a finishing run, or after cancelling this one."""
@@ -409,7 +416,7 @@ class DashboardApp(App[int]):
 
     def _start_request(self, request: Request) -> None:
         targets = list(request.targets) or self.launcher.initial_targets()
-        self.start_run(Plan(targets, request.reason))
+        self.start_run(Plan(targets, request.reason, whole=request.run_all))
 
     # -- the run timeline ------------------------------------------------------
 
@@ -478,6 +485,8 @@ class DashboardApp(App[int]):
             return False
         if action == "toggle_test_rows" and not self.query_one(LiveTables).traced:
             return False  # no row carries a trace: nothing to filter by
+        if action == "next_failure" and isinstance(self.screen, RunTimelineScreen):
+            return False  # it would move the panes' cursor, out of sight
         return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
@@ -584,8 +593,9 @@ class DashboardApp(App[int]):
         if test is not None:
             recent = self.launcher.recent_durations(nodeid)
             tables = self.query_one(LiveTables)
-            captured = self._test_rows.captured.get(nodeid) if test.failed else None
-            view = tables.view if tables.traced else None
+            traced = tables.traced  # no row carries a trace: no section
+            captured = self._test_rows.captured.get(nodeid) if test.failed and traced else None
+            view = tables.view if traced else None
             self.push_screen(
                 TestDetailScreen(test, self.state_dir, recent, captured=captured, view=view)
             )

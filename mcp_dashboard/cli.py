@@ -101,7 +101,9 @@ def run_ci(options: Options, out: TextIO) -> int:
         )
         state, run = asyncio.run(drive(config, printer))
         state = launcher.finish(run_id, state)
-        calls = measure_calls(launcher.history, run_id, state, run.database_url)
+        # A rerun of a few tests is not measured against the runs of every test.
+        whole = not options.rerun_failed
+        calls = measure_calls(launcher.history, run_id, state, run.database_url) if whole else None
     printer.summary(state, list(run.output), calls)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:

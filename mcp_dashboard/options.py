@@ -79,7 +79,9 @@ examples:
 keys in the dashboard:
   f rerun failed · a run all · x cancel · ctrl+c cancel, then quit · q quit
   n/N next/previous failure · enter open a test · y copy its traceback
-  / filter · o only failures · t show/hide the tables · ? every key
+  / filter · o only failures · t run timeline · w watch mode on/off
+  c the tables: this test's rows or all · T show/hide the tables · ? every key
+  --otlp-endpoint URL (a pytest option): export a span per test (the otlp extra)
 """
 
 

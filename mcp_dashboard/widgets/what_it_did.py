@@ -73,7 +73,12 @@ def sessions_text(test: TestState, sessions: tuple[TraceSession, ...]) -> Text:
         text.append(f"{short_id(session.session_id)}  {truncate(session.client, 24):<24} ")
         text.append(f"{session.status:<8} {plural(session.requests, 'request'):>12}")
         if test.finished_at is not None and session.open_after(test.finished_at):
-            text.append("  LEAK: still open after the test finished", style="bold red")
+            text.append(
+                "  LEAK: still open after the test finished"
+                if session.closed is None
+                else "  LEAK: left open by the test (closed later)",
+                style="bold red",
+            )
     return text
 
 
