@@ -49,8 +49,10 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return ANY_TEXT
     if origin is typing.Literal:
         return st.sampled_from(args)
-    if origin is tuple:
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
         return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+    if origin is tuple:  # a fixed length: tuple[X, Y, Z]
+        return st.tuples(*(strategy_for(a) for a in args))
     if origin is dict:
         return st.dictionaries(strategy_for(args[0]), strategy_for(args[1]), max_size=3)
     if origin in (typing.Union, types.UnionType):
