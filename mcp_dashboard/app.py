@@ -195,6 +195,8 @@ class DashboardApp(App[int]):
         self.trace_calls: Calls = {}  # trace id -> its tool calls, for the timeline
         self._calls_read_at = 0.0
         self.watch_session: WatchSession | None = None  # kept when watching stops: its graph cache
+        self.watch_ready = False  # the watch is in place: a save from now on is seen
+        self._watch_starting = False
         self._watch_worker: Worker[None] | None = None
 
     @property
@@ -380,6 +382,9 @@ class DashboardApp(App[int]):
         return self._watch_worker is not None and not self._watch_worker.is_finished
 
     def action_toggle_watch(self) -> None:
+        if self._watch_starting:
+            self.notify("Watch mode is starting: reading the project's imports.")
+            return
         if self.watching:
             assert self._watch_worker is not None
             self._watch_worker.cancel()
@@ -397,22 +402,36 @@ class DashboardApp(App[int]):
             self.launcher.cwd, self.state_dir, self.launcher.paths
         )
         self.watch_session = session
-        if run:
-            self._start_request(await asyncio.to_thread(session.start))
-        else:
-            await asyncio.to_thread(session.graph.scan)
-            if self.running:
-                session.began(self.scope or "the run in progress")
+        self._watch_starting = True
+        try:
+            if run:
+                self._start_request(await asyncio.to_thread(session.start))
+            else:
+                await asyncio.to_thread(session.graph.scan)
+                if self.running:
+                    session.began(self.scope or "the run in progress")
+        finally:
+            self._watch_starting = False
         self._watch_worker = self.run_worker(
             self._follow_changes(session), group="watch", exclusive=True, exit_on_error=False
         )
 
     async def _follow_changes(self, session: WatchSession) -> None:
-        async for batch in session.batches():
-            request = await asyncio.to_thread(session.changed, batch)
-            if request is not None:
-                self._start_request(request)
-            self._redraw = True
+        batches = session.batches()
+        waiting = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0)  # one turn of the loop: its first step sets the watch up
+        self.watch_ready = True
+        self._redraw = True
+        try:
+            while True:
+                request = await asyncio.to_thread(session.changed, await waiting)
+                waiting = asyncio.ensure_future(anext(batches))
+                if request is not None:
+                    self._start_request(request)
+                self._redraw = True
+        finally:
+            waiting.cancel()
+            self.watch_ready = False
 
     def _start_request(self, request: Request) -> None:
         targets = list(request.targets) or self.launcher.initial_targets()
@@ -667,6 +686,8 @@ class DashboardApp(App[int]):
 
     def _watch_line(self) -> str:
         """The header's word for watch mode, with what it queued or found nothing for."""
+        if self._watch_starting or (self.watching and not self.watch_ready):
+            return "watch: reading the imports…"
         if not self.watching or self.watch_session is None:
             return ""
         status = self.watch_session.status
