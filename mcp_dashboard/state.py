@@ -415,22 +415,32 @@ def _replaced(stats: PathStats, old: TestState | None, new: TestState | None) ->
     return PathStats(stats.name, counts, duration, slowest, slowest_duration)
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_EVOLVERS: dict[type, Callable[[Any, dict[str, object]], Any]] = {}
 _T = TypeVar("_T", bound="DataclassInstance")
 
 
 def _evolve(obj: _T, **changes: object) -> _T:
-    """`dataclasses.replace` without its per-call checks: the reducer's hot path, twice as fast.
+    """`dataclasses.replace` without its per-call checks: the reducer's hot path.
 
-    Only for this module's frozen dataclasses, which have no __post_init__."""
-    cls = type(obj)
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
-    new = object.__new__(cls)
-    for name in names:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new
+    Only for this module's frozen dataclasses, which have no __post_init__. Each class
+    gets a copier written for its fields once (`_evolver`): a loop over the names cost
+    a third of a 20,000-test run's reduce."""
+    evolver = _EVOLVERS.get(type(obj))
+    if evolver is None:
+        evolver = _EVOLVERS[type(obj)] = _evolver(type(obj))
+    result: _T = evolver(obj, changes)
+    return result
+
+
+def _evolver(cls: type) -> Callable[[Any, dict[str, object]], Any]:
+    names = [f.name for f in fields(cls)]
+    lines = ["def evolve(obj, changes):", "    new = new_(cls)", "    get = changes.get"]
+    lines += [f"    set_(new, {name!r}, get({name!r}, obj.{name}))" for name in names]
+    lines.append("    return new")
+    scope: dict[str, Any] = {"new_": object.__new__, "set_": object.__setattr__, "cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 (field names of our own dataclasses)
+    evolve: Callable[[Any, dict[str, object]], Any] = scope["evolve"]
+    return evolve
 
 
 def _reslowest(stats: PathStats, tests: Map[str, TestState], leaving: str) -> PathStats:
