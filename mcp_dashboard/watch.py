@@ -288,13 +288,19 @@ def _say(effect: Effect) -> str:
 
 
 class ProjectFilter:
-    """watchfiles' filter: a path of the project (import_graph.project_relative)."""
+    """watchfiles' filter: a Python file of the project (import_graph.project_relative),
+    or a path without a suffix, which may be a directory moved or deleted whole. Any
+    other file (a log, a database, this command's own output redirected into the
+    project) is not a change: it affects no test, and a line per change to it was
+    printed forever when the output file lived in the project."""
 
     def __init__(self, root: Path, ignored: Iterable[Path] = ()) -> None:
         self.root = root.resolve()
         self.ignored = tuple(p.resolve() for p in ignored)
 
     def __call__(self, change: object, path: str) -> bool:
+        if Path(path).suffix not in (".py", ""):
+            return False
         return project_relative(self.root, path, self.ignored) is not None
 
 

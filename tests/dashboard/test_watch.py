@@ -136,7 +136,8 @@ def test_the_watcher_sees_only_the_project(tmp_path: Path) -> None:
     own_state = root / "elsewhere"  # a --state-dir of the caller's choosing
     watched = ProjectFilter(root, ignored=[own_state])
     seen = [n for n in PROJECT if watched(None, str(root / n))]
-    assert sorted(seen) == sorted([*PROJECT_FILES, "pytest.ini"])  # no venv, cache, .git
+    assert sorted(seen) == sorted(PROJECT_FILES)  # no venv, cache, .git, nor pytest.ini
+    assert not watched(None, str(root / "watch.out"))  # its own output, redirected here
     assert not watched(None, str(state / "runs" / "x" / "events.jsonl"))
     assert not watched(None, str(own_state / "history.sqlite3"))
     assert not watched(None, str(tmp_path / "outside.py"))
