@@ -4,7 +4,13 @@
 them. `tools/call` is one `MCPService.execute_tool` call: session, permission,
 schema validation, timeout and the execution row all happen there, and nowhere
 else. Whatever the service raises comes back as an `isError` result with a
-one-line message and the execution id; nothing here raises into the SDK.
+one-line message and the execution id, except a tool name the registry does not
+have: that is the caller's mistake in the request itself, a JSON-RPC error
+-32602 (invalid params) as the MCP spec asks, still recorded as a refused call.
+
+`logging/setLevel` (handshake protocols) sets the least severe level a
+connection is sent; the tools' log lines below it are dropped here. On the
+stateless 2026-07-28 protocol the request's own `_meta` level does that, in the SDK.
 """
 
 from __future__ import annotations
@@ -13,20 +19,34 @@ import asyncio
 import json
 import logging
 import warnings
-from typing import Any
+from typing import Any, get_args
 
 import anyio
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.stdio import stdio_server
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import SessionMessage
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    EmptyResult,
+    LoggingLevel,
+    SetLevelRequestParams,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp.types import Tool as MCPTool
 
 from mcp_service import __version__
-from mcp_service.errors import MCPServiceError, RateLimitedError, SessionClosedError
+from mcp_service.errors import (
+    MCPServiceError,
+    NotFoundError,
+    RateLimitedError,
+    SessionClosedError,
+)
 from mcp_service.failures import describe_failure
-from mcp_service.protocol.session_router import SessionMiddleware, SessionRouter
+from mcp_service.protocol.session_router import SessionMiddleware, SessionRouter, connection_of
 from mcp_service.protocol.stdio_input import forward_lenient
 from mcp_service.service import SERVER_NAME, MCPService
 from mcp_service.validation import storable
@@ -45,6 +65,9 @@ INSTRUCTIONS = (
 )
 META_PERMISSION = "mcp-service/permission"
 META_EXECUTION = "mcp-service/execution_id"
+# RFC 5424 severities, least severe first, as `logging/setLevel` orders them.
+LOG_LEVELS: tuple[LoggingLevel, ...] = get_args(LoggingLevel)
+_LOG_LEVEL_KEY = "mcp_service.log_level"  # in the connection's state: its setLevel level
 
 
 def success_result(execution_id: str, result: dict[str, Any]) -> CallToolResult:
@@ -78,6 +101,30 @@ def internal_error_result() -> CallToolResult:
     )
 
 
+def unknown_tool_error(error: NotFoundError) -> MCPError:
+    """A call to a tool nobody registered: invalid params, with the refused call's row."""
+    return MCPError(INVALID_PARAMS, error.message, data={"execution_id": error.execution_id})
+
+
+async def set_log_level(
+    ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams
+) -> EmptyResult:
+    """`logging/setLevel`: this connection is sent log lines at `params.level` and above."""
+    connection = connection_of(ctx)
+    if connection is not None:
+        connection.state[_LOG_LEVEL_KEY] = params.level
+    return EmptyResult()
+
+
+def log_level_allows(ctx: ServerRequestContext[Any, Any], level: str) -> bool:
+    """Whether the connection's setLevel level (all levels until one is set) admits `level`."""
+    connection = connection_of(ctx)
+    floor = connection.state.get(_LOG_LEVEL_KEY) if connection is not None else None
+    if floor not in LOG_LEVELS or level not in LOG_LEVELS:
+        return True
+    return LOG_LEVELS.index(level) >= LOG_LEVELS.index(floor)
+
+
 class _ClientReporter:
     """Relays a tool's progress and log lines to the calling client, best effort."""
 
@@ -93,6 +140,8 @@ class _ClientReporter:
             log.debug("progress notification dropped", exc_info=True)
 
     async def log(self, level: str, message: str) -> None:
+        if not log_level_allows(self._context.request_context, level):
+            return
         try:
             await self._context.log(level, message, logger_name=SERVER_NAME)  # type: ignore[arg-type]
         except Exception:
@@ -111,6 +160,10 @@ class ServiceMCPServer(MCPServer[Any]):
         self._idle = asyncio.Event()
         self._idle.set()
         self.middleware.append(SessionMiddleware(router))
+        # Serving the method is what advertises the `logging` capability (lowlevel Server).
+        self._lowlevel_server.add_request_handler(
+            "logging/setLevel", SetLevelRequestParams, set_log_level
+        )
         self._listed = [
             MCPTool(
                 name=tool.name,
@@ -166,6 +219,8 @@ class ServiceMCPServer(MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any]
     ) -> CallToolResult:
         binding = session_id = None
+        # Known before the call: the registry is fixed while the server runs.
+        unknown = self.service.tools.find(name) is None
         try:
             binding = self.router.binding(context.request_context)
             session_id = await self.router.session_for(binding)
@@ -179,6 +234,12 @@ class ServiceMCPServer(MCPServer[Any]):
         except SessionClosedError as exc:
             if binding is not None and session_id is not None:
                 binding.forget(session_id)
+            return error_result(exc)
+        except NotFoundError as exc:
+            # The pipeline checks the client and its session before the name, so a call
+            # that names no tool and lost its session also answers -32602, saying so.
+            if unknown:
+                raise unknown_tool_error(exc) from None
             return error_result(exc)
         except MCPServiceError as exc:
             return error_result(exc)

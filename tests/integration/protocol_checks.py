@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service.tools import default_registry
@@ -135,9 +138,11 @@ async def exercise_every_tool(client: Client, victim_id: str, seen: Seen) -> lis
         'invalid_input: invalid arguments for echo: message: 5 is not of type "string"'
     )
     assert bad.structured_content["error"] == "invalid_input"
-    unknown = await client.call_tool("no_such_tool", {})
-    assert unknown.is_error
-    assert text_of(unknown).startswith("not_found: unknown tool 'no_such_tool'")
+    # An unknown tool is the request's own mistake: JSON-RPC invalid params, as the spec asks.
+    with pytest.raises(MCPError) as unknown:
+        await client.call_tool("no_such_tool", {})
+    assert unknown.value.code == INVALID_PARAMS
+    assert unknown.value.message.startswith("unknown tool 'no_such_tool'; available: ")
     return [
         "echo",
         "analyze_workload",
