@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from mcp_service import MCPService
@@ -137,7 +138,7 @@ async def test_sigkill_mid_flight_leaves_complete_rows_and_a_restart_serves(
     answered: dict[int, set[str]] = {index: set() for index in range(CLIENTS)}
     started = [0] * CLIENTS
 
-    async def slot(client: Any, index: int) -> None:
+    async def slot(client: Client, index: int) -> None:
         """One of a client's in-flight calls: when it is answered, the next one starts."""
         while started[index] < MAX_CALLS_PER_CLIENT:
             n = started[index]
@@ -145,6 +146,7 @@ async def test_sigkill_mid_flight_leaves_complete_rows_and_a_restart_serves(
             name, arguments = plan(index, n)
             result = await client.call_tool(name, arguments)
             if not result.is_error:
+                assert result.meta is not None, result
                 answered[index].add(result.meta["mcp-service/execution_id"])
             if sum(map(len, answered.values())) == KILL_AFTER:
                 server.process.kill()  # SIGKILL, with 200 calls still in flight

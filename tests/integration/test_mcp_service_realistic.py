@@ -7,13 +7,15 @@ has its own database session), and exact assertions on what the database holds.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from passlib.context import CryptContext
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import mcp_service
 from mcp_service import (
@@ -31,6 +33,7 @@ from mcp_service import (
 from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
 from mcp_service.models import Session as SessionRow
 from mcp_service.permissions import Permission
+from mcp_service.snapshots import ExecutionRecord, SessionInfo
 from mcp_service.tools import Tool, ToolContext
 from tests.integration.conftest import (
     database_contains,
@@ -60,7 +63,7 @@ EXPECTED_ACCESS = {
 }
 
 
-async def executions_for(raw_db: Any, client_id: str) -> list[Any]:
+async def executions_for(raw_db: AsyncEngine, client_id: str) -> list[Any]:
     return await fetch_all(
         raw_db,
         "SELECT tool_name, status, session_id, error_message FROM tool_executions "
@@ -72,7 +75,7 @@ async def executions_for(raw_db: Any, client_id: str) -> list[Any]:
 class TestMCPServiceRealisticIntegration:
     @pytest.mark.critical_path("registration")
     async def test_realistic_client_registration_with_database_persistence(
-        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, database_url: str, tag: str, step: Step
     ) -> None:
         registered = await service.register_client(
             f"{tag} Acme", "basic", client_type="ide", metadata={"team": "platform"}
@@ -136,7 +139,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("permissions")
     async def test_realistic_permission_validation_with_real_auth(
-        self, service: MCPService, raw_db: Any, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
     ) -> None:
         clients = {
             tier: await service.register_client(f"{tag} {tier}", tier)
@@ -159,9 +162,11 @@ class TestMCPServiceRealisticIntegration:
         admin_key = clients["admin"].api_key
         forged = admin_key[:-4] + ("AAAA" if not admin_key.endswith("AAAA") else "BBBB")
         unknown_id = "mcp_0000000000000000_" + admin_key.split("_", 2)[2]
-        for bad in (forged, unknown_id, "", "not-a-key", None, 12345):
+        # Not only strings: a caller's None or number must be refused the same way.
+        bad_keys: tuple[Any, ...] = (forged, unknown_id, "", "not-a-key", None, 12345)
+        for bad in bad_keys:
             with pytest.raises(AuthenticationError) as caught:
-                await service.validate_client_access(bad)  # type: ignore[arg-type]
+                await service.validate_client_access(bad)
             assert str(caught.value) == "invalid API key"
         step("Wrong, forged, unknown and malformed keys rejected without echoing them")
 
@@ -191,7 +196,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("sessions")
     async def test_realistic_session_lifecycle_management(
-        self, service: MCPService, raw_db: Any, database_url: str, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, database_url: str, tag: str, step: Step
     ) -> None:
         client = (await service.register_client(f"{tag} sessions", "basic")).client
         sessions = [
@@ -290,7 +295,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("tools")
     async def test_realistic_tool_execution_pipeline(
-        self, service: MCPService, raw_db: Any, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
     ) -> None:
         basic = (await service.register_client(f"{tag} basic", "basic")).client
         reader = (await service.register_client(f"{tag} reader", "readonly")).client
@@ -470,7 +475,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_realistic_service_initialization_and_stability(
-        self, tmp_path: Any, step: Step
+        self, tmp_path: Path, step: Step
     ) -> None:
         # Its own fresh file: schema creation from nothing, and exact session counts.
         url = f"sqlite+aiosqlite:///{tmp_path / 'lifecycle.db'}"
@@ -521,7 +526,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("end_to_end")
     async def test_realistic_end_to_end_user_scenario(
-        self, service: MCPService, raw_db: Any, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
     ) -> None:
         registered = await service.register_client(
             f"{tag} Enterprise Co", "admin", client_type="enterprise", metadata={"seats": 250}
@@ -531,23 +536,25 @@ class TestMCPServiceRealisticIntegration:
         session = await service.create_session(client.client_id, {"user": "ops@enterprise"})
         step(f"User session created: {session.session_id}")
 
-        def call(tool: str, args: dict[str, Any]) -> Any:
+        def call(tool: str, args: dict[str, Any]) -> Coroutine[Any, Any, ExecutionRecord]:
             return service.execute_tool(session.session_id, tool, args, client_id=client.client_id)
 
         await call(
             "corpus_add", {"title": "Runbook", "body": "Restart the ingest worker on lag alerts."}
         )
         await call("corpus_add", {"title": "SLO", "body": "p99 latency under 250 ms for ingest."})
-        hits = await call("corpus_search", {"query": "ingest latency"})
-        assert [r["title"] for r in hits.result["results"]] == ["SLO"]
-        report = await call(
-            "analyze_workload",
-            {"samples": [{"latency_ms": v, "cost": 0.01} for v in (120, 180, 240, 260, 90)]},
+        hits = result_of(await call("corpus_search", {"query": "ingest latency"}))
+        assert [r["title"] for r in hits["results"]] == ["SLO"]
+        report = result_of(
+            await call(
+                "analyze_workload",
+                {"samples": [{"latency_ms": v, "cost": 0.01} for v in (120, 180, 240, 260, 90)]},
+            )
         )
-        assert report.result["max_latency_ms"] == 260 and report.result["count"] == 5
-        assert report.result["total_cost"] == pytest.approx(0.05)
-        history = await call("list_executions", {"limit": 10})
-        assert len(history.result["executions"]) == 4
+        assert report["max_latency_ms"] == 260 and report["count"] == 5
+        assert report["total_cost"] == pytest.approx(0.05)
+        history = result_of(await call("list_executions", {"limit": 10}))
+        assert len(history["executions"]) == 4
         await call("echo", {"message": "done"})
         step("Workflow execution recorded in database")
 
@@ -577,7 +584,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("resilience")
     async def test_realistic_error_handling_and_resilience(
-        self, service: MCPService, raw_db: Any, tag: str, step: Step
+        self, service: MCPService, raw_db: AsyncEngine, tag: str, step: Step
     ) -> None:
         bad_registrations: list[tuple[Any, Any, type[Exception]]] = [
             ("", "basic", ValidationError),
@@ -622,13 +629,13 @@ class TestMCPServiceRealisticIntegration:
 
         session = await service.create_session(evil.client_id)
 
-        def call(tool: str, args: Any) -> Any:
+        def call(tool: str, args: Any) -> Coroutine[Any, Any, ExecutionRecord]:
             return service.execute_tool(session.session_id, tool, args, client_id=evil.client_id)
 
         await call("corpus_add", {"title": injection, "body": '\' OR 1=1 -- "quoted" NEAR(a b)'})
-        literal = await call("corpus_search", {"query": "' OR 1=1 --"})
-        assert literal.result["total"] == 1
-        assert literal.result["results"][0]["title"] == injection
+        literal = result_of(await call("corpus_search", {"query": "' OR 1=1 --"}))
+        assert literal["total"] == 1
+        assert literal["results"][0]["title"] == injection
         step("Search treats quotes and operators as literal words")
 
         bad_calls: list[tuple[str, Any]] = [
@@ -714,7 +721,7 @@ class TestMCPServiceRealisticIntegration:
 
     @pytest.mark.critical_path("resilience")
     async def test_realistic_concurrent_operations_stress(
-        self, database_url: str, raw_db: Any, tag: str, step: Step
+        self, database_url: str, raw_db: AsyncEngine, tag: str, step: Step
     ) -> None:
         # A deployment sized for this load: each client sends 50 calls at once, over the
         # default basic tier's 16 in flight and burst of 100 (tests/adversarial covers those).
@@ -728,7 +735,7 @@ class TestMCPServiceRealisticIntegration:
         finally:
             await service.shutdown()
 
-    async def _stress(self, service: MCPService, raw_db: Any, tag: str, step: Step) -> None:
+    async def _stress(self, service: MCPService, raw_db: AsyncEngine, tag: str, step: Step) -> None:
         clients = await asyncio.gather(
             *(service.register_client(f"{tag} load {i}", "basic") for i in range(10))
         )
@@ -738,7 +745,7 @@ class TestMCPServiceRealisticIntegration:
         assert len({s.session_id for s in sessions}) == 50
         step("10 clients opened 50 sessions concurrently")
 
-        def work(session: Any, i: int) -> Any:
+        def work(session: SessionInfo, i: int) -> Coroutine[Any, Any, ExecutionRecord]:
             args: dict[str, Any]
             kind = i % 4
             if kind == 0:
@@ -789,7 +796,9 @@ class TestMCPServiceModuleFunctionsRealistic:
     """The module-level API, on a fresh database file so session counts are exact."""
 
     @pytest.fixture
-    async def module_db(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    async def module_db(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[tuple[str, AsyncEngine]]:
         url = f"sqlite+aiosqlite:///{tmp_path / 'module.db'}"
         monkeypatch.setenv("MCP_DATABASE_URL", url)
         await mcp_service.shutdown_mcp_service()
@@ -800,7 +809,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_get_mcp_service_is_one_process_wide_instance(
-        self, module_db: Any, step: Step
+        self, module_db: tuple[str, AsyncEngine], step: Step
     ) -> None:
         first = mcp_service.get_mcp_service()
         assert mcp_service.get_mcp_service() is first
@@ -811,7 +820,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("lifecycle")
     async def test_module_get_server_info_reports_the_live_service(
-        self, module_db: Any, step: Step
+        self, module_db: tuple[str, AsyncEngine], step: Step
     ) -> None:
         info = await mcp_service.get_server_info()
         service = mcp_service.get_mcp_service()
@@ -826,7 +835,7 @@ class TestMCPServiceModuleFunctionsRealistic:
 
     @pytest.mark.critical_path("tools")
     async def test_module_execute_tool_runs_the_real_pipeline(
-        self, module_db: Any, step: Step
+        self, module_db: tuple[str, AsyncEngine], step: Step
     ) -> None:
         service = mcp_service.get_mcp_service()
         await service.initialize()

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService, NotFoundError, ToolExecutionError, ValidationError
 from mcp_service.permissions import Permission
@@ -105,7 +106,7 @@ async def admin(service: MCPService, tag: str) -> tuple[str, str]:
 @pytest.mark.parametrize(("tool", "arguments", "message"), INVALID_ARGUMENTS)
 async def test_invalid_arguments_are_rejected_and_recorded(
     service: MCPService,
-    raw_db: Any,
+    raw_db: AsyncEngine,
     admin: tuple[str, str],
     tool: str,
     arguments: Any,
@@ -133,7 +134,7 @@ async def test_invalid_arguments_are_rejected_and_recorded(
 
 
 async def test_a_query_without_searchable_words_is_a_recorded_error(
-    service: MCPService, raw_db: Any, admin: tuple[str, str]
+    service: MCPService, raw_db: AsyncEngine, admin: tuple[str, str]
 ) -> None:
     client_id, session_id = admin
     with pytest.raises(ValidationError) as caught:
@@ -150,7 +151,7 @@ async def test_a_query_without_searchable_words_is_a_recorded_error(
 
 
 async def test_revoking_an_unknown_client_is_a_recorded_error(
-    service: MCPService, raw_db: Any, admin: tuple[str, str]
+    service: MCPService, raw_db: AsyncEngine, admin: tuple[str, str]
 ) -> None:
     client_id, session_id = admin
     with pytest.raises(NotFoundError, match="client 'nobody' not found"):
