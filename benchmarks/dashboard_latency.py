@@ -84,7 +84,7 @@ class TimedApp(DashboardApp):
                 self.frames.append(self._drawn + time.perf_counter() - started)
                 self._drawn = 0.0
 
-        screen._on_timer_update = timed_update  # type: ignore[method-assign]
+        screen._on_timer_update = timed_update  # type: ignore[method-assign]  # to time it
 
 
 async def in_app(root: Path) -> tuple[float, float, list[float]]:

@@ -127,7 +127,7 @@ def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
     """
     dialect = conn.dialect
     base = dialect.loaded_dbapi.Error
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = conn.connection.cursor()  # the pool's proxy: the driver's own cursor
     try:
         yield cursor
     except base as exc:

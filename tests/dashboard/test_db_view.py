@@ -21,7 +21,7 @@ from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
 from mcp_dashboard.db_views.postgres import PostgresView
 from mcp_dashboard.db_views.queries import short_id
 from mcp_dashboard.db_views.sqlite import SQLiteView
-from mcp_service import MCPService
+from mcp_service import MCPService, PermissionDeniedError
 from mcp_service.config import Settings
 from mcp_service.security import hash_preview
 from tests.dashboard.live_db import execute, plus, sync_engine, totals
@@ -52,14 +52,15 @@ async def populate(url: str) -> Populated:
                 session.session_id, "echo", {"message": str(i)}, client_id=registered.client_id
             )
             ids.append(record.execution_id)
-        with pytest.raises(Exception, match="lacks the admin permission") as denied:
+        with pytest.raises(PermissionDeniedError, match="lacks the admin permission") as denied:
             await service.execute_tool(
                 session.session_id,
                 "revoke_client",
                 {"client_id": "x"},
                 client_id=registered.client_id,
             )
-        ids.append(denied.value.execution_id)  # type: ignore[attr-defined]
+        assert denied.value.execution_id is not None  # a refused call has its row too
+        ids.append(denied.value.execution_id)
         return Populated(
             url,
             before,

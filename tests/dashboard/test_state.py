@@ -339,7 +339,7 @@ def test_warnings_are_counted_but_only_some_are_kept() -> None:
 
 def test_unknown_objects_change_nothing() -> None:
     state = reduce_all(OUTCOME_STREAM[:3])
-    assert reduce(state, object()) is state  # type: ignore[arg-type]
+    assert reduce(state, object()) is state  # type: ignore[arg-type]  # not an Event: on purpose
 
 
 def test_a_folded_pass_reduces_to_what_its_start_trace_and_three_reports_give() -> None:

@@ -40,7 +40,7 @@ def pytest_configure() -> None:
         return key
 
     # Patched where the service looks it up (clients imports it by name, without re-export).
-    clients.generate_api_key = generate_and_record  # type: ignore[attr-defined]
+    clients.generate_api_key = generate_and_record  # type: ignore[attr-defined]  # not re-exported
 
 
 @pytest.hookimpl(wrapper=True)
