@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp_dashboard.db_views.engines import SQLiteFile, UnsupportedDatabase, database_engine
 from mcp_dashboard.tool_metrics import CallRow
 
 if TYPE_CHECKING:
@@ -59,24 +60,15 @@ def read_calls(fetch: Fetch, trace_ids: Sequence[str], max_rows: int = MAX_ROWS)
 
 def read_run_calls(database_url: str, trace_ids: Sequence[str]) -> RunCalls:
     """The run's calls from the service database at `database_url`."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from mcp_service.db import sqlite_file
-    from mcp_service.errors import ValidationError
-
     if not trace_ids:
         return RunCalls()
     try:
-        path = sqlite_file(database_url)
-        backend = make_url(database_url).get_backend_name()
-    except (ArgumentError, ValidationError):
-        return RunCalls(error="the run's database URL names no database these reads support")
-    if path is not None:
-        return _read_sqlite(str(path), trace_ids)
-    if backend == "postgresql":
-        return _read_postgres(database_url, trace_ids)
-    return RunCalls(error=f"tool calls are read from SQLite or PostgreSQL, not {backend}")
+        engine = database_engine(database_url)
+    except UnsupportedDatabase as exc:
+        return RunCalls(error=f"tool calls not read: {exc}")
+    if isinstance(engine, SQLiteFile):
+        return _read_sqlite(str(engine.path), trace_ids)
+    return _read_postgres(engine.url, trace_ids)
 
 
 def _read_sqlite(path: str, trace_ids: Sequence[str]) -> RunCalls:

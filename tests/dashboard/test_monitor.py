@@ -118,7 +118,7 @@ def test_monitor_cli_refuses_bad_input_clearly(tmp_path: Path) -> None:
     other = run_monitor("--database-url", "mysql+aiomysql://me:s3cret@localhost/test")
     assert (other.returncode, other.stderr.strip()) == (
         2,
-        "mcp-dashboard: error: the live tables read a SQLite file or PostgreSQL; "
+        "mcp-dashboard: error: the dashboard reads a SQLite file or PostgreSQL; "
         "mysql is not supported",
     )
     memory = run_monitor("--database-url", "sqlite+aiosqlite:///:memory:")
