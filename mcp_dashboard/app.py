@@ -50,9 +50,8 @@ from mcp_dashboard.screens.help import HelpScreen, Section, keys_of
 from mcp_dashboard.screens.run_timeline import Calls, RunTimelineScreen
 from mcp_dashboard.screens.test_detail import TestDetailScreen
 from mcp_dashboard.state import RunState, SessionsLeft, reduce, reduce_all
-from mcp_dashboard.status import RunStatus, needs_rerun
-from mcp_dashboard.summary import plural
-from mcp_dashboard.watch import Request, WatchSession
+from mcp_dashboard.status import RunStatus, TestStatus, is_failed, is_final, needs_rerun
+from mcp_dashboard.watch import Request, WatchSession, still_to_rerun
 from mcp_dashboard.widgets.filter_field import FilterField
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.pane_grid import PaneGrid, changed_tests
@@ -181,6 +180,9 @@ class DashboardApp(App[int]):
         self.run_handle: Run | None = None
         self.runs_finished = 0
         self.exit_status: int | None = None  # the last run that ended by itself
+        # What `f` reruns, node id -> status, kept across runs: a run updates it, a test
+        # it did not run (a cancel came first) keeps its verdict (see `_to_rerun`).
+        self.rerun_before: dict[str, str] = {}
         self.test_filter = TestFilter()
         self.selected: str | None = None
         self._queued: Callable[[], Plan | None] | None = None  # planned when it starts
@@ -238,7 +240,7 @@ class DashboardApp(App[int]):
             message, failed = self.launcher.last_failures()
             self.notify(message)
             if failed:
-                scope = f"rerun of {plural(len(failed), 'failed test')}"
+                scope = rerun_scope([TestStatus.FAILED] * len(failed))
                 self.start_run(Plan(failed, scope, whole=False))
             return
         self.start_run(Plan(self.launcher.initial_targets()))
@@ -294,6 +296,7 @@ class DashboardApp(App[int]):
         finished = reduce_all(self._test_rows.facts(), finished)
         self._dirty.update(changed_tests(self.state, finished))
         self.state = self._folded = finished
+        self.rerun_before = self._to_rerun()
         self.runs_finished += 1
         if finished.status != RunStatus.CANCELLED:
             self.exit_status = exit_code(finished)
@@ -332,12 +335,20 @@ class DashboardApp(App[int]):
         if queued is not None:
             self.start_run(queued)
 
+    def _to_rerun(self) -> dict[str, str]:
+        """The tests `f` reruns: those the runs before left failed or interrupted, updated
+        by this run's verdicts so far (watch mode keeps its own by the same rule)."""
+        tests = self.state.tests_in_order()
+        passed = [t.nodeid for t in tests if is_final(t.status) and not needs_rerun(t.status)]
+        failed = {t.nodeid: str(t.status) for t in tests if needs_rerun(t.status)}
+        return still_to_rerun(self.rerun_before, passed, failed)
+
     def _failed_plan(self) -> Plan | None:
-        failed = [t.nodeid for t in self.state.tests_in_order() if needs_rerun(t.status)]
+        failed = self._to_rerun()
         if not failed:
             return None
-        scope = f"rerun of {plural(len(failed), 'failed test')}"
-        return Plan(self.launcher.node_targets(self.state, failed), scope, whole=False)
+        targets = self.launcher.node_targets(self.state, list(failed))
+        return Plan(targets, rerun_scope(failed.values()), whole=False)
 
     def _replace_run(self, plan: Plan | Callable[[], Plan | None], what: str) -> None:
         """Start `plan`: now, queued behind a finishing run, or after cancelling this one."""
@@ -715,6 +726,16 @@ _MAIN_SCREEN_ONLY = frozenset(
 
 def _planned(plan: Plan) -> Callable[[], Plan | None]:
     return lambda: plan
+
+
+def rerun_scope(statuses: Iterable[str]) -> str:
+    """`rerun of 2 failed tests`, `rerun of 1 failed and 2 interrupted tests`: a test the
+    run died in is not called failed (errors are failures, as `n` and `o` count them)."""
+    listed = list(statuses)
+    failed = sum(1 for s in listed if is_failed(s))
+    interrupted = len(listed) - failed
+    words = [f"{n} {word}" for n, word in ((failed, "failed"), (interrupted, "interrupted")) if n]
+    return f"rerun of {' and '.join(words)} test{'' if len(listed) == 1 else 's'}"
 
 
 def help_sections() -> list[Section]:

@@ -19,10 +19,11 @@ with the project's noise (venv, caches, the state directory, .git) filtered out.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from mcp_dashboard.import_graph import (
     CACHE_FILE,
@@ -38,6 +39,8 @@ from mcp_dashboard.status import is_final, needs_rerun
 DEBOUNCE_MS = 1_600  # the longest a burst of saves is gathered before it is one batch
 STEP_MS = 50  # a batch ends after this long without a new change
 REASONS_SHOWN = 3  # changed files named in a reason; the rest are counted
+
+V = TypeVar("V")
 
 
 class Phase(StrEnum):
@@ -127,8 +130,8 @@ class WatchPlan:
     def finished(self, outcomes: Outcomes) -> Request | None:
         """The run ended: remember what failed (a test that did not run keeps its last
         verdict) and what pytest collects; then the queued rerun, if any."""
-        self.failed.difference_update(outcomes.passed)
-        self.failed.update(outcomes.failed)
+        failed = dict.fromkeys(outcomes.failed)
+        self.failed = set(still_to_rerun(dict.fromkeys(self.failed), outcomes.passed, failed))
         if self._running is not None and self._running.run_all:
             self.collected = set(outcomes.files) or None  # nothing collected: a usage error
         elif self.collected is not None:
@@ -218,6 +221,18 @@ class WatchSession:
 
     def batches(self) -> AsyncIterator[frozenset[Path]]:
         return change_batches(self.root, ignored=[self.state_dir])
+
+
+def still_to_rerun(
+    before: Mapping[str, V], passed: Iterable[str], failed: Mapping[str, V]
+) -> dict[str, V]:
+    """What still needs a rerun after a run (node id -> what is known of it, e.g. its
+    status): the run's failures, and the earlier ones it did not run — a test the run
+    did not run (cancelled before it, outside its selection) keeps its last verdict; a
+    test it passed needs none. Earlier ones first, in their order; then the run's."""
+    ended = set(passed)
+    kept = {n: v for n, v in before.items() if n not in ended and n not in failed}
+    return kept | dict(failed)
 
 
 def outcomes(state: RunState, root: Path) -> Outcomes:

@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.color import Color
 from textual.widgets import DataTable, Input, Static
 
-from mcp_dashboard.app import DashboardApp
+from mcp_dashboard.app import DashboardApp, rerun_scope
 from mcp_dashboard.filtering import TestFilter
 from mcp_dashboard.launch import Launcher
 from mcp_dashboard.screens.help import HelpScreen
@@ -241,6 +241,38 @@ async def test_f_during_a_run_reruns_the_failures_so_far(tmp_path: Path) -> None
             "test_fails_before_the_gate",
             "test_waits_at_the_gate",
         ]
+
+
+async def test_f_after_a_cancelled_run_still_reruns_the_failure_of_the_run_before(
+    tmp_path: Path,
+) -> None:
+    """A cancel before the failing test ran again must not make `f` forget it: the failure
+    of the first run and the test the cancel interrupted are rerun, and the header calls
+    the interrupted one interrupted, not failed."""
+    gate = tmp_path / "gate"
+    gate.touch()  # the first run goes through the gate; the failing test runs after it
+    order = (f"{GATE}test_waits_at_the_gate", f"{GATE}test_fails_before_the_gate")
+    async with dashboard(tmp_path, *order, env={"FIXTURE_GATE": str(gate)}) as (app, pilot):
+        await finished(app, pilot)
+        assert [t.nodeid for t in app.state.tests_in_order() if t.failed] == [order[1]]
+        gate.unlink()
+        await pilot.press("a")
+        await until(lambda: waiting_at_the_gate(app.state), "the run at the gate", pilot=pilot)
+        await pilot.press("x")
+        await finished(app, pilot, runs=2)
+        statuses = {t.nodeid: t.status for t in app.state.tests_in_order()}
+        assert statuses == {order[0]: "interrupted", order[1]: "pending"}
+        gate.touch()
+        await pilot.press("f")
+        await finished(app, pilot, runs=3)
+        assert set(app.state.tests) == set(order)
+        assert re.fullmatch(
+            r"FAILED rerun of 1 failed and 1 interrupted tests: 1 failed, 1 passed "
+            r"in \d\.\d\ds ━+ 2/2",
+            header(app),
+        )
+        # That run's verdicts replace the earlier ones: only the failure is left to rerun.
+        assert app.rerun_before == {order[1]: "failed"}
 
 
 async def test_a_run_ending_while_the_filter_is_typed_leaves_the_focus_there(
@@ -571,3 +603,13 @@ async def test_flaky_means_passed_and_failed_on_the_same_code(tmp_path: Path) ->
     async with dashboard(tmp_path, cwd=suite, env=child_env(FIXTURE_FAIL="0")) as (app, pilot):
         await finished(app, pilot)
         assert not any(t.flaky for t in app.state.tests.values())
+
+
+def test_a_rerun_scope_names_interrupted_tests_apart_from_failed_ones() -> None:
+    assert rerun_scope(["failed", "error"]) == "rerun of 2 failed tests"
+    assert rerun_scope(["interrupted"]) == "rerun of 1 interrupted test"
+    assert rerun_scope(["failed"]) == "rerun of 1 failed test"
+    assert (
+        rerun_scope(["interrupted", "failed", "interrupted"])
+        == "rerun of 1 failed and 2 interrupted tests"
+    )
