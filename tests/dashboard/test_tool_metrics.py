@@ -308,3 +308,15 @@ def test_a_database_that_cannot_be_read_is_a_message_without_the_password() -> N
     assert calls.error == (
         "cannot read postgresql+asyncpg://tester:***@127.0.0.1:1/nowhere: OperationalError"
     )
+
+
+def test_a_url_no_reader_supports_is_a_message_like_the_live_tables_give() -> None:
+    """The run's calls and the live tables refuse the same URLs with the same words."""
+    assert read_run_calls("mysql+aiomysql://me:s3cret@localhost/svc", ["a" * 32]) == RunCalls(
+        error="tool calls not read: the dashboard reads a SQLite file or PostgreSQL; "
+        "mysql is not supported"
+    )
+    assert read_run_calls("sqlite+aiosqlite:///:memory:", ["a" * 32]) == RunCalls(
+        error="tool calls not read: in-memory SQLite is not supported: "
+        "other processes cannot see it"
+    )
