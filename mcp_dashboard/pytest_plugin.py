@@ -51,6 +51,7 @@ from mcp_dashboard.events import (
     clip,
     encode,
 )
+from mcp_dashboard.status import collect_report_status
 from mcp_dashboard.tracing import Exporter, TestSpans, TraceIds, exporting_tracer
 
 EVENTS_ENV = "MCP_DASHBOARD_EVENTS"
@@ -475,7 +476,7 @@ class SessionStream(_Stream):
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.passed:
             return
-        self.totals["error" if report.failed else "skipped"] += 1
+        self.totals[collect_report_status(report.outcome)] += 1
         longrepr = report.longrepr
         text = longrepr[2] if isinstance(longrepr, tuple) else report.longreprtext
         self.writer.write(

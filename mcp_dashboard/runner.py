@@ -50,6 +50,7 @@ from mcp_dashboard.events import (
     TestReport,
     parse_line,
 )
+from mcp_dashboard.status import collect_report_status
 
 PLUGIN = "mcp_dashboard.pytest_plugin"
 STATE_DIR = ".mcp-dashboard"
@@ -393,7 +394,7 @@ class Run:
             elif isinstance(event, TestPassed):
                 self._totals["passed"] += 1
             elif isinstance(event, CollectReport):
-                self._totals["error" if event.outcome == "failed" else "skipped"] += 1
+                self._totals[collect_report_status(event.outcome)] += 1
             events.append(event)
         return events
 

@@ -68,3 +68,14 @@ def needs_rerun(status: str) -> bool:
 def is_final(status: str) -> bool:
     """The test has its outcome (or the run ended under it); nothing will change it this run."""
     return status in FINAL
+
+
+def collect_report_status(outcome: str) -> TestStatus:
+    """What a collect report that did not pass counts as in the run's totals.
+
+    A failed collection (a module that cannot be imported) is an error: its tests never
+    ran. Any other (a module skipped at import, `pytest.skip(allow_module_level=True)`)
+    is skipped. The plugin counts it when pytest reports it; the runner counts the same
+    event when it reads it, so both ends must agree.
+    """
+    return TestStatus.ERROR if outcome == "failed" else TestStatus.SKIPPED

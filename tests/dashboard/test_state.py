@@ -27,7 +27,7 @@ from mcp_dashboard.state import (
     reduce,
     reduce_all,
 )
-from mcp_dashboard.status import TestStatus
+from mcp_dashboard.status import TestStatus, collect_report_status
 from tests.dashboard.builders import (
     F,
     began,
@@ -379,3 +379,9 @@ def test_a_folded_pass_reduces_to_what_its_start_trace_and_three_reports_give() 
         ]
         assert test.started_at == (1.0 if stream[2] is not folded else 2.0 - 0.28)
         assert new.counts == Counts(passed=1)
+
+
+def test_a_collect_report_counts_as_an_error_when_it_failed_and_else_as_skipped() -> None:
+    """The plugin and the runner both count collect reports through this one rule."""
+    counted = [collect_report_status(outcome) for outcome in ("failed", "skipped")]
+    assert counted == [TestStatus.ERROR, TestStatus.SKIPPED]
