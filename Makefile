@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run lint format bench integration screenshots snapshots-update tmux postgres clean
+.PHONY: install test run lint format bench integration screenshots snapshots-update tmux redis postgres clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,16 +18,21 @@ install: $(STAMP)
 tmux:
 	@command -v tmux >/dev/null || (apt-get update -qq && apt-get install -y -qq tmux >/dev/null)
 
+# The tests marked `redis` run against a private redis-server (scripts/with_redis.py).
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
+
 # The database-facing tests run twice: on SQLite, then on a PostgreSQL database made for
 # the run (and dropped after) on the local server (MCP_TEST_POSTGRES_URL to use another).
 postgres:
 	@scripts/ensure_postgres.sh
 
 # Derandomized property tests: make test explores the same examples every run.
+# Each run gets a private redis-server on a free port (scripts/with_redis.py), stopped after.
 test: export HYPOTHESIS_PROFILE ?= ci
-test: $(STAMP) tmux postgres
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --database=postgresql -m database
+test: $(STAMP) tmux redis postgres
+	$(BIN)/python scripts/with_redis.py $(BIN)/python -m pytest
+	$(BIN)/python scripts/with_redis.py $(BIN)/python -m pytest --database=postgresql -m database
 
 # The dashboard on the realistic suite.
 run: $(STAMP)

@@ -55,6 +55,8 @@ class Settings:
     auth_failures_per_second: float = 5.0
     # How often an HTTP server looks for clients revoked by another process.
     revocation_check_interval: float = 5.0
+    # Redis for what crosses processes in real time (redis_link.py); None: this process only.
+    redis_url: str | None = None
     # Modules whose TOOLS are served beside the built-in ones (tools/__init__.py).
     tool_modules: tuple[str, ...] = ()
 
@@ -86,6 +88,7 @@ class Settings:
             revocation_check_interval=_number(
                 env, "MCP_REVOCATION_CHECK_INTERVAL", 5.0, minimum=0.01
             ),
+            redis_url=env.get("MCP_REDIS_URL", "").strip() or None,
             tool_modules=tuple(
                 m.strip() for m in env.get("MCP_TOOL_MODULES", "").split(",") if m.strip()
             ),

@@ -75,3 +75,10 @@ class DatabaseUnavailableError(MCPServiceError):
     """The database failed or cannot be reached; the message says so without its internals."""
 
     code = "database_unavailable"
+
+
+class LimitsUnavailableError(MCPServiceError):
+    """The shared limits (Redis) cannot be checked: the call is refused, never let through
+    unlimited, or one client could starve the others while Redis is away."""
+
+    code = "limits_unavailable"

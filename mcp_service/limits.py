@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mcp_service.errors import RateLimitedError, ValidationError
 from mcp_service.permissions import Tier
@@ -187,7 +187,8 @@ class CallLimiter:
         self.limits = limits
         self._budgets: dict[str, _Budget] = {}
 
-    def admit(self, client_id: str, tier: str) -> None:
+    async def admit(self, client_id: str, tier: str) -> None:
+        """Count a call in (its ticket is None) or raise RateLimitedError."""
         limits = self.limits.of(tier)
         if not self.limits.enabled:
             return
@@ -217,7 +218,7 @@ class CallLimiter:
         budget.tokens -= 1.0
         budget.in_flight += 1
 
-    def release(self, client_id: str) -> None:
+    def release(self, client_id: str, ticket: object = None) -> None:
         budget = self._budgets.get(client_id)
         if budget is not None and budget.in_flight > 0:
             budget.in_flight -= 1
@@ -226,6 +227,19 @@ class CallLimiter:
         """Forget budgets with nothing in flight: a new budget starts full, as they were."""
         for client_id in [c for c, b in self._budgets.items() if b.in_flight == 0]:
             del self._budgets[client_id]
+
+
+class CallAdmission(Protocol):
+    """Where a client's calls per second and calls in flight are counted: this process
+    (`CallLimiter`) or Redis, shared by every process (`shared_limits.RedisCallLimiter`)."""
+
+    async def admit(self, client_id: str, tier: str) -> Any:
+        """Count a call in and return its ticket, or raise RateLimitedError."""
+        ...
+
+    def release(self, client_id: str, ticket: Any) -> None:
+        """Give back the place of the call `admit` returned `ticket` for."""
+        ...
 
 
 class ClientTurns:

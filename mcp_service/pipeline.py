@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session as OrmSession
 from mcp_service.db import Database
 from mcp_service.deadlines import CURRENT, Deadline
 from mcp_service.errors import (
+    LimitsUnavailableError,
     MCPServiceError,
     NotFoundError,
     PermissionDeniedError,
@@ -52,7 +53,7 @@ from mcp_service.errors import (
 )
 from mcp_service.failures import describe_failure
 from mcp_service.group_commit import Entry, ExecutionRecorder, write_entries
-from mcp_service.limits import READ_PLACES, CallLimiter, ClientTurns
+from mcp_service.limits import READ_PLACES, CallAdmission, CallLimiter, ClientTurns
 from mcp_service.models import (
     Client,
     ExecutionStatus,
@@ -215,7 +216,10 @@ class ToolPipeline:
         self._registry = registry
         self.timeout = timeout
         self._services = services
-        self.limiter = CallLimiter(services.settings.limits)
+        # Counted in Redis when the service has one (shared by every process), else here.
+        self.limiter: CallAdmission = services.shared_limiter or CallLimiter(
+            services.settings.limits
+        )
         # Work every client shares: each client queues its own calls for it (limits.ClientTurns).
         # SQLite has one writer for all; every engine has one CPU and one pool for all readers.
         fair = services.settings.limits.enabled
@@ -247,15 +251,17 @@ class ToolPipeline:
             call = _Call(caller, name, span)
             deadline = Deadline.after(self.timeout if timeout is None else timeout)
             try:
-                self.limiter.admit(caller.client_id, caller.tier)
+                ticket = await self.limiter.admit(caller.client_id, caller.tier)
             except RateLimitedError as exc:
                 await self._refuse(call, arguments, ExecutionStatus.RATE_LIMITED, exc)
+            except LimitsUnavailableError as exc:
+                await self._refuse(call, arguments, ExecutionStatus.ERROR, exc)
             try:
                 return await self._admitted(
                     call, caller, session_id, tool_name, arguments, deadline, reporter
                 )
             finally:
-                self.limiter.release(caller.client_id)
+                self.limiter.release(caller.client_id, ticket)
 
     async def _admitted(
         self,

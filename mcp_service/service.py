@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_service.clients import ClientRegistry
 from mcp_service.config import Settings
@@ -24,6 +24,11 @@ from mcp_service.session_store import SessionStore
 from mcp_service.snapshots import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
 from mcp_service.tools import ToolRegistry, default_registry
 from mcp_service.tools.registry import SILENT, ToolReporter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from mcp_service.shared_limits import RedisCallLimiter
 
 SERVER_NAME = "mcp-service"
 PROTOCOL_VERSION = "2025-06-18"
@@ -49,6 +54,8 @@ class MCPService:
         self._expiry_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._on_database_lost: list[Callable[[], object]] = []
+        self._redis: Redis | None = None
+        self.shared_limiter: RedisCallLimiter | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -70,6 +77,12 @@ class MCPService:
             except BaseException:
                 await db.dispose()
                 raise
+            if self.settings.redis_url is not None:
+                try:
+                    await self._connect_redis(self.settings.redis_url)
+                except BaseException:
+                    await db.dispose()
+                    raise
             if db.identity is not None:
                 db.identity.on_lost.extend(self._on_database_lost)
             self._db = db
@@ -77,6 +90,16 @@ class MCPService:
             self._sessions = SessionStore(db, self.settings.session_idle_timeout)
             self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
             self._expiry_task = asyncio.create_task(self._expire_periodically(), name="mcp-expiry")
+
+    async def _connect_redis(self, url: str) -> None:
+        # Imported only when configured: a service without Redis never loads the client.
+        from mcp_service.redis_link import connect
+        from mcp_service.shared_limits import RedisCallLimiter
+
+        self._redis = await connect(url)
+        self.shared_limiter = RedisCallLimiter(
+            self.settings.limits, self._redis, self.settings.tool_timeout
+        )
 
     def on_database_lost(self, callback: Callable[[], object]) -> None:
         """Call `callback` once if the SQLite file is deleted or replaced (db.FileIdentity)."""
@@ -107,6 +130,14 @@ class MCPService:
                 await self._db.dispose()
                 self._db = self._clients = self._sessions = self._pipeline = None
                 self._expiry_task = None
+                await self._close_redis()
+
+    async def _close_redis(self) -> None:
+        if self.shared_limiter is not None:
+            await self.shared_limiter.wait_idle()
+        if self._redis is not None:
+            await self._redis.aclose()
+        self._redis = self.shared_limiter = None
 
     async def _close_opened_sessions(self) -> None:
         """Close this process's sessions; a database that fails now is logged, not raised:

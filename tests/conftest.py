@@ -24,11 +24,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.databases import BACKENDS, postgres_database
+from tests.redis_server import run_redis_url
 from tests.toolkit import Step
 
 STEP_LOGGER = logging.getLogger("mcp.steps")
 # A test taking one of these touches the run's engine: it runs again on PostgreSQL.
 DATABASE_FIXTURES = {"database_url", "new_database_url"}
+REDIS_FIXTURES = {"redis_url"}
 STEP_LOGGER.setLevel(logging.INFO)
 
 
@@ -43,8 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if DATABASE_FIXTURES & fixtures:
             item.add_marker(pytest.mark.database)
+        if REDIS_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.redis)
     # Deselected, not skipped: a test about one engine proves nothing on the other, and
     # the other run of `make test` runs it.
     other = "postgresql_only" if run_backend(config) == "sqlite" else "sqlite_only"
@@ -76,6 +81,13 @@ def database_url(database_backend: str, tmp_path_factory: pytest.TempPathFactory
             yield url
     else:
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'mcp_service.db'}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The run's private redis-server (tests/redis_server.py): never the machine's shared one."""
+    with run_redis_url() as url:
+        yield url
 
 
 @pytest.fixture
