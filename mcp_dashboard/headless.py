@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Mapping
@@ -29,6 +30,9 @@ from mcp_dashboard.summary import closing_line, plural
 from mcp_dashboard.tool_metrics import CallReport, text_rows
 
 WIDTH = 80
+# pytest's line when -x or --maxfail stopped the session (session.shouldfail), as its
+# terminal reporter draws it: `!!!!! stopping after 1 failures !!!!!`.
+STOPPING = re.compile(r"!+ (stopping after \d+ failures?) !+")
 GROUP_WIDTH = 40  # the table's group column at most; a longer path keeps its end
 LABELS = {
     TestStatus.PASSED: "PASSED",
@@ -132,11 +136,15 @@ class HeadlessPrinter:
             self._write(f" [{_percent(done, total)}]\n")
             self._column = 0
 
-    def _end_progress(self, state: RunState) -> None:
+    def _end_progress(self, state: RunState, *, stopped: bool = False) -> None:
+        """`stopped` (-x, --maxfail): the line ends bare, as pytest's does when the session
+        stops before its last test (it writes the percentage after the last one only)."""
         if self._column:
             done, total = state.progress
-            message = f" [{_percent(done, total)}]"
-            self._write(message.rjust(WIDTH - self._column - 1) + "\n")
+            message = (
+                "" if stopped else f" [{_percent(done, total)}]".rjust(WIDTH - self._column - 1)
+            )
+            self._write(message + "\n")
             self._column = 0
 
     # -- at the end --------------------------------------------------------------
@@ -145,7 +153,8 @@ class HeadlessPrinter:
         self, state: RunState, output: list[str] | None = None, calls: CallReport | None = None
     ) -> None:
         """`calls`: the run's tool calls (run_calls.py); None when its tests made none."""
-        self._end_progress(state)
+        stopping = stopping_line(output or [])
+        self._end_progress(state, stopped=stopping is not None)
         if state.started_at is None or state.exit_status == 4:
             self._did_not_start(state, output or [])
             return
@@ -168,6 +177,8 @@ class HeadlessPrinter:
                 "(not valid events: garbage, truncated or over 1 MiB)"
             )
         self._short_summary(state)
+        if stopping is not None:
+            self._title(stopping, "!", "red")
         self._line(self._paint(closing_line(state), _closing_colour(state)))
         if state.status in (RunStatus.ABORTED, RunStatus.CANCELLED) or state.exit_status not in (
             0,
@@ -270,8 +281,8 @@ class HeadlessPrinter:
 
     # -- writing ---------------------------------------------------------------------
 
-    def _title(self, text: str, fill: str = "=") -> None:
-        self._line(self._paint(f" {text} ".center(WIDTH, fill), "bold"))
+    def _title(self, text: str, fill: str = "=", colour: str = "bold") -> None:
+        self._line(self._paint(f" {text} ".center(WIDTH, fill), colour))
 
     def _paint(self, text: str, colour: str) -> str:
         if not self.colour:
@@ -294,6 +305,14 @@ class HeadlessPrinter:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             else:
                 self.out = open(os.devnull, "w")  # noqa: SIM115
+
+
+def stopping_line(output: list[str]) -> str | None:
+    """pytest's words when -x or --maxfail stopped the session, from its own output."""
+    for line in reversed(output):
+        if found := STOPPING.fullmatch(line.strip()):
+            return found.group(1)
+    return None
 
 
 def collected_line(state: RunState) -> str:

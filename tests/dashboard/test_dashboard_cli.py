@@ -119,6 +119,45 @@ def test_ci_prints_what_pytest_q_prints(workdir: Path, on_ci: bool) -> None:
     assert len(mine) < len(pytests) + 8  # the table's 6 lines and its title: no more
 
 
+@pytest.mark.parametrize(
+    ("stop", "progress", "counts"),
+    [
+        (["-x"], ".F", "1 failed, 1 passed"),
+        (
+            ["--maxfail", "2"],
+            ".FsxXE",
+            "1 failed, 1 passed, 1 skipped, 1 xfailed, 1 xpassed, 1 error",
+        ),
+    ],
+    ids=["x", "maxfail"],
+)
+def test_ci_stopped_by_x_prints_what_pytest_q_prints(
+    workdir: Path, stop: list[str], progress: str, counts: str
+) -> None:
+    """-x and --maxfail: pytest's progress line ends bare where the session stopped, and its
+    `!!! stopping after N failures !!!` comes between the short summary and the closing line."""
+    copy_suite(workdir, "outcomes")
+    ours = run_cli("--ci", *stop, "outcomes", cwd=workdir)
+    theirs = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfEsxX", *stop, "outcomes"],
+        cwd=workdir,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ours.returncode == theirs.returncode == 1, ours.stdout + ours.stderr
+    mine, pytests = ours.stdout.splitlines(), theirs.stdout.splitlines()
+    assert mine[0] == pytests[0] == progress
+    assert mine[-2] == pytests[-2]
+    failures = stop[-1] if stop != ["-x"] else "1"
+    assert mine[-2] == f" stopping after {failures} failures ".center(80, "!")
+    assert TIME.sub("", mine[-1]) == TIME.sub("", pytests[-1])
+    assert TIME.sub("", mine[-1]) == counts
+    # Right after pytest's short summary, as pytest prints it.
+    assert mine[-3].startswith(("FAILED ", "ERROR ", "XPASS ", "XFAIL ", "SKIPPED "))
+
+
 def test_ci_run_records_reports_and_history(workdir: Path) -> None:
     result = run_cli(
         "--ci",
