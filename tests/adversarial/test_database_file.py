@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mcp_service.protocol.transports import EXIT_DATABASE_LOST
-from tests.faults.processes import cli, mcp_client, new_database, register, start_server
+from tests.adversarial.leaks import mcp_client, register, start_server
+from tests.faults.processes import cli, new_database
 from tests.toolkit import Step, text_of, until
 
 pytestmark = [

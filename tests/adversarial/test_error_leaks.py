@@ -15,15 +15,22 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.adversarial.conftest import Register, StartServer, headers, no_leaks
+from tests.adversarial.conftest import Register, StartServer, headers, post_raw
+from tests.adversarial.leaks import (
+    LeakWatch,
+    http_client,
+    mcp_client,
+    no_leaks,
+    register,
+    start_server,
+)
 from tests.adversarial.test_session_exhaustion import INITIALIZE
-from tests.faults.processes import Registered, mcp_client, new_database, register, start_server
+from tests.faults.processes import Registered, new_database
 from tests.toolkit import Step, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
@@ -50,7 +57,7 @@ async def test_a_full_disk_is_reported_without_internals(tmp_path: Path, step: S
     refused: dict[str, Any] | None = None
     async with (
         mcp_client(server.url, writer.api_key) as client,
-        httpx2.AsyncClient(timeout=60) as http,
+        http_client() as http,
     ):
         # Fill the disk; after each refused document, try to open a session. Until the WAL
         # can no longer be checkpointed, a write may find room again: keep filling.
@@ -148,3 +155,33 @@ async def test_connections_dying_during_key_lookups_leak_nothing(
         assert key_id(client) not in log + "".join(answers)
     assert len(answers) == 120
     step("120 calls while every server connection kept being killed: no SQL or key id leaked")
+
+
+async def test_the_leak_watch_hears_every_answer_and_log(
+    register: Register, serve: StartServer, leak_watch: LeakWatch, step: Step
+) -> None:
+    """What the other tests rely on: answers, logs and keys are recorded, and leaks found."""
+    client = await register("watched", "basic")
+    server = serve("--log-level", "info")
+    async with mcp_client(server.url, client.api_key) as mcp:
+        assert not (await mcp.call_tool("echo", {"message": "overheard"})).is_error
+    refused = await post_raw(server.url, f"mcp_{'0' * 16}_{'x' * 43}", b"{}")
+    assert refused.status_code == 401
+    heard_text = "".join(
+        b"".join(parts).decode(errors="replace") for _where, parts in leak_watch.answers
+    )
+    assert '"message":"overheard"' in heard_text.replace(" ", "")
+    assert "invalid_token" in heard_text
+    assert leak_watch.logs == [server.log]
+    assert leak_watch.key_ids == {key_id(client)}
+    step("The MCP client's answers, a raw POST's answer, the server log and the key: recorded")
+    for leaked in (
+        f"no such client {key_id(client)}",
+        f"Bearer mcp_{'0' * 16}_{'x' * 43}",
+        "(sqlite3.OperationalError) database or disk is full",
+        "[SQL: SELECT clients.id FROM clients WHERE clients.api_key_id = $1]",
+        "Background on this error at: https://sqlalche.me/e/20/e3q8",
+    ):
+        with pytest.raises(AssertionError, match="leak in"):
+            no_leaks(leaked, key_ids=leak_watch.key_ids)
+    step("A key id, a whole key, driver text, SQL and a documentation link are each found")

@@ -22,7 +22,7 @@ from tests.adversarial.conftest import (
     raw_http,
     rpc,
 )
-from tests.faults.processes import mcp_client
+from tests.adversarial.leaks import mcp_client
 from tests.integration.conftest import fetch_all
 from tests.toolkit import Step, text_of
 

@@ -23,7 +23,7 @@ from mcp_service.db import sqlite_file
 from mcp_service.limits import READ_PLACES
 from tests.adversarial import runaway_tools
 from tests.adversarial.conftest import ENVELOPE, Register, StartServer, headers, rpc
-from tests.faults.processes import mcp_client
+from tests.adversarial.leaks import mcp_client
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
 from tests.toolkit import Step, text_of, until
 

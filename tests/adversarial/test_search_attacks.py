@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service.tools.corpus import SNIPPET_MAX
 from tests.adversarial.conftest import Register, StartServer
-from tests.faults.processes import mcp_client
+from tests.adversarial.leaks import mcp_client
 from tests.integration.conftest import fetch_all
 from tests.toolkit import Step
 

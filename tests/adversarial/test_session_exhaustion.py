@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.adversarial.conftest import Register, StartServer, headers, rpc
-from tests.faults.processes import cli, mcp_client
+from tests.adversarial.leaks import http_client, mcp_client
+from tests.faults.processes import cli
 from tests.integration.conftest import fetch_all
 from tests.toolkit import Step, until
 
@@ -33,7 +34,7 @@ INITIALIZE = rpc(
 
 async def initialize(url: str, key: str) -> httpx2.Response:
     """One handshake `initialize`, as any MCP client opens a session."""
-    async with httpx2.AsyncClient(timeout=60) as http:
+    async with http_client() as http:
         return await http.post(url, headers=headers(key), content=json.dumps(INITIALIZE))
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.faults.processes import Registered, Server, mcp_client, new_database, register
-from tests.faults.processes import start_server as start_http_server
+from tests.adversarial.leaks import heard, mcp_client, register
+from tests.adversarial.leaks import start_server as start_http_server
+from tests.faults.processes import Registered, Server, new_database
 from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
@@ -64,7 +65,9 @@ async def connect(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamW
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
     """What the server sent before it closed the connection (waits for the close)."""
-    return await reader.read()
+    answer = await reader.read()
+    heard("a raw connection", answer)
+    return answer
 
 
 async def legit_call(server: Server, client: Registered) -> None:
@@ -96,7 +99,9 @@ async def test_slow_headers_slow_bodies_and_idle_connections_are_closed(
 
     idle_reader, idle_writer = await connect(server)
     idle_writer.write(b"GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nhost: x\r\n\r\n")
-    assert (await idle_reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+    metadata = await idle_reader.readuntil(b"\r\n\r\n")
+    heard("a kept-alive connection", metadata)
+    assert metadata.startswith(b"HTTP/1.1 200 ")
     await closed_by_server(idle_reader)  # kept alive, then closed once idle
     step("An idle kept-alive connection was closed after its keep-alive timeout")
 

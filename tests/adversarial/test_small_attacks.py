@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mcp_service import MCPService
 from tests.adversarial.conftest import ENVELOPE, Register, StartServer, post_raw, rpc
+from tests.adversarial.leaks import heard, mcp_client, watch
 from tests.adversarial.test_session_exhaustion import INITIALIZE
-from tests.faults.processes import CLI, ROOT, mcp_client, service_env
+from tests.faults.processes import CLI, ROOT, service_env
 from tests.integration.conftest import make_settings
 from tests.toolkit import Step, until
 
@@ -100,18 +102,21 @@ async def test_odd_text_is_invalid_input_over_http_on_both_protocols(
 
 @pytest.mark.parametrize("odd", sorted(ODD_TEXT))
 async def test_odd_text_over_stdio_is_answered(
-    register: Register, database_url: str, odd: str, step: Step
+    register: Register, database_url: str, tmp_path: Path, odd: str, step: Step
 ) -> None:
     client = await register(f"stdio odd {odd}", "basic")
     escaped, what = ODD_TEXT[odd]
-    server = subprocess.Popen(
-        [*CLI, "serve"],
-        cwd=ROOT,
-        env=service_env(database_url, MCP_API_KEY=client.api_key),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "stdio-server.log"
+    watch().log(log)
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            [*CLI, "serve"],
+            cwd=ROOT,
+            env=service_env(database_url, MCP_API_KEY=client.api_key),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
     assert server.stdin is not None and server.stdout is not None
     lines = [
         json.dumps(INITIALIZE).encode(),
@@ -124,6 +129,7 @@ async def test_odd_text_over_stdio_is_answered(
     while 2 not in answers:
         line = await asyncio.to_thread(server.stdout.readline)
         assert line, "the server closed stdout without answering"
+        heard("the stdio server's stdout", line)
         message = json.loads(line)
         if "id" in message:
             answers[message["id"]] = message
