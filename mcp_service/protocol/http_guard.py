@@ -55,7 +55,7 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows BaseTransport too
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 _noisy.warning(

@@ -116,11 +116,11 @@ async def set_log_level(
     return EmptyResult()
 
 
-def log_level_allows(ctx: ServerRequestContext[Any, Any], level: str) -> bool:
+def log_level_allows(ctx: ServerRequestContext[Any, Any], level: LoggingLevel) -> bool:
     """Whether the connection's setLevel level (all levels until one is set) admits `level`."""
     connection = connection_of(ctx)
     floor = connection.state.get(_LOG_LEVEL_KEY) if connection is not None else None
-    if floor not in LOG_LEVELS or level not in LOG_LEVELS:
+    if floor not in LOG_LEVELS:
         return True
     return LOG_LEVELS.index(level) >= LOG_LEVELS.index(floor)
 
@@ -140,10 +140,11 @@ class _ClientReporter:
             log.debug("progress notification dropped", exc_info=True)
 
     async def log(self, level: str, message: str) -> None:
-        if not log_level_allows(self._context.request_context, level):
-            return
+        known = next((name for name in LOG_LEVELS if name == level), None)
+        if known is None or not log_level_allows(self._context.request_context, known):
+            return  # no such level (a tool's typo) or below the connection's
         try:
-            await self._context.log(level, message, logger_name=SERVER_NAME)  # type: ignore[arg-type]
+            await self._context.log(known, message, logger_name=SERVER_NAME)
         except Exception:
             log.debug("log notification dropped", exc_info=True)
 
