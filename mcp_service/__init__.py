@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from mcp_service._version import __version__
 from mcp_service.errors import (
     AuthenticationError,
     MCPServiceError,
@@ -43,8 +44,6 @@ def __getattr__(name: str) -> Any:
         return getattr(service, name)
     raise AttributeError(f"module 'mcp_service' has no attribute {name!r}")
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",

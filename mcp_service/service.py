@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mcp_service._version import __version__
 from mcp_service.clients import ClientRegistry
 from mcp_service.config import Settings
 from mcp_service.db import Database
@@ -189,8 +190,6 @@ class MCPService:
     # -- information -------------------------------------------------------------
 
     async def get_server_info(self) -> dict[str, Any]:
-        from mcp_service import __version__
-
         return {
             "name": SERVER_NAME,
             "version": __version__,
