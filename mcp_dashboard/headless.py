@@ -33,6 +33,8 @@ WIDTH = 80
 # pytest's line when -x or --maxfail stopped the session (session.shouldfail), as its
 # terminal reporter draws it: `!!!!! stopping after 1 failures !!!!!`.
 STOPPING = re.compile(r"!+ (stopping after \d+ failures?) !+")
+WARNINGS = 10  # distinct warnings printed at most; the rest are counted
+WARNING_PLACES = 10  # pytest's: from this many places on, a warning's are counted per file
 GROUP_WIDTH = 40  # the table's group column at most; a longer path keeps its end
 LABELS = {
     TestStatus.PASSED: "PASSED",
@@ -230,21 +232,24 @@ class HeadlessPrinter:
                 self._line(text.rstrip("\n"))
 
     def _warnings(self, state: RunState) -> None:
+        """pytest's warnings summary: each warning (its place and message) once, under every
+        test that raised it (`warning_locations`); a blank line after each."""
         if not state.warning_count:
             return
         self._title("warnings summary")
-        seen: set[tuple[str, str]] = set()
+        grouped: dict[tuple[str, int | None, str, str], list[str]] = {}
         for warning in state.warnings:
-            key = (warning.category, warning.message)
-            if key in seen or len(seen) >= 10:
-                continue
-            seen.add(key)
-            if warning.nodeid:
-                self._line(warning.nodeid)
-            self._line(
-                f"  {warning.filename}:{warning.lineno}: {warning.category}: {warning.message}"
-            )
-        if state.warning_count > len(seen):
+            key = (warning.filename, warning.lineno, warning.category, warning.message)
+            where = warning.nodeid or _place(state, warning.filename, warning.lineno)
+            grouped.setdefault(key, []).append(where)
+        for (filename, lineno, category, message), places in list(grouped.items())[:WARNINGS]:
+            for line in warning_locations(places):
+                self._line(line)
+            at = f"{filename}:{lineno}" if lineno is not None else filename
+            self._line(f"  {at}: {category}: {message}")
+            self._line("")
+        shown = sum(len(places) for places in list(grouped.values())[:WARNINGS])
+        if state.warning_count > shown:
             self._line(f"  ({plural(state.warning_count, 'warning')} in all)")
 
     def _history(self, state: RunState) -> None:
@@ -305,6 +310,15 @@ class HeadlessPrinter:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             else:
                 self.out = open(os.devnull, "w")  # noqa: SIM115
+
+
+def warning_locations(places: list[str]) -> list[str]:
+    """Where a warning was raised, as pytest lists it: each test (or file:line), or from
+    `WARNING_PLACES` places on, a count per file."""
+    if len(places) < WARNING_PLACES:
+        return places
+    per_file = Counter(place.split("::", 1)[0] for place in places)
+    return [f"{file}: {plural(count, 'warning')}" for file, count in per_file.items()]
 
 
 def stopping_line(output: list[str]) -> str | None:
@@ -369,11 +383,21 @@ def _skip_place(state: RunState, test: TestState) -> tuple[str, int | None, str]
     reason = test.reason or "skipped"
     if crash is None:
         return test.file or test.nodeid, None, reason
-    path = crash.path
+    return _relative(state, crash.path), crash.lineno, reason
+
+
+def _relative(state: RunState, path: str) -> str:
+    """A path as pytest's summaries print it: relative to the rootdir when it is absolute."""
     if state.rootdir and Path(path).is_absolute():
         with contextlib.suppress(ValueError):  # another drive (Windows)
-            path = os.path.relpath(path, state.rootdir)
-    return path, crash.lineno, reason
+            return os.path.relpath(path, state.rootdir)
+    return path
+
+
+def _place(state: RunState, filename: str, lineno: int | None) -> str:
+    """A warning raised outside any test (collection, a plugin): pytest's `file:line`."""
+    path = _relative(state, filename)
+    return f"{path}:{lineno}" if lineno is not None else path
 
 
 def _message(test: TestState, whole: bool) -> str:

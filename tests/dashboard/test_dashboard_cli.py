@@ -158,6 +158,78 @@ def test_ci_stopped_by_x_prints_what_pytest_q_prints(
     assert mine[-3].startswith(("FAILED ", "ERROR ", "XPASS ", "XFAIL ", "SKIPPED "))
 
 
+WARNING_SUITE = {
+    "test_warns.py": """
+import warnings
+
+import pytest
+
+
+def deprecated():
+    warnings.warn("old API", DeprecationWarning, stacklevel=1)
+
+
+def test_one():
+    deprecated()
+
+
+def test_two():
+    deprecated()
+
+
+@pytest.mark.parametrize("n", range(11))
+def test_many(n):
+    warnings.warn("many", UserWarning, stacklevel=1)
+""",
+    "test_more.py": """
+from test_warns import deprecated
+
+
+def test_three():
+    deprecated()
+""",
+}
+
+
+def test_ci_warnings_summary_lists_every_place_as_pytest_q_does(workdir: Path) -> None:
+    """One warning raised by three tests is listed under all three; one raised by 11 tests
+    is counted per file, pytest's rule from 10 places on."""
+    suite = workdir / "warns"
+    suite.mkdir()
+    for name, text in WARNING_SUITE.items():
+        (suite / name).write_text(text.lstrip())
+    shutil.copy(FIXTURES / "pytest.ini", workdir)
+    shutil.copy(FIXTURES / "conftest.py", workdir)
+    ours = run_cli("--ci", "warns", cwd=workdir)
+    theirs = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "warns"],
+        cwd=workdir,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ours.returncode == theirs.returncode == 0, ours.stdout + ours.stderr
+    mine = section(ours.stdout, "warnings summary")
+    *pytests, closing = section(theirs.stdout, "warnings summary")  # -q: no title after it
+    assert TIME.sub("", closing) == "14 passed, 14 warnings"
+    # pytest adds each warning's source line (indented 4) and a link to its docs.
+    kept = [line for line in pytests if not line.startswith(("    ", "-- Docs"))]
+    assert mine == kept
+    deprecated = f"  {suite / 'test_warns.py'}:7: DeprecationWarning: old API"
+    many = f"  {suite / 'test_warns.py'}:20: UserWarning: many"
+    assert mine == [
+        "warns/test_more.py::test_three",
+        "warns/test_warns.py::test_one",
+        "warns/test_warns.py::test_two",
+        deprecated,
+        "",
+        "warns/test_warns.py: 11 warnings",
+        many,
+        "",
+    ]
+
+
 def test_ci_run_records_reports_and_history(workdir: Path) -> None:
     result = run_cli(
         "--ci",
