@@ -23,4 +23,5 @@ def conformance_suite() -> Suite:
     try:
         return locate()
     except SuiteUnavailable as exc:
-        pytest.fail(f"the MCP conformance suite is unavailable: {exc}", pytrace=False)
+        reason = str(exc)
+    pytest.fail(f"the MCP conformance suite is unavailable: {reason}", pytrace=False)

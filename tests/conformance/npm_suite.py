@@ -103,8 +103,9 @@ def _npm_install(prefix: Path, packages: list[str]) -> None:
             f"`{' '.join(command)}` did not finish in 600 s: is the npm registry reachable?"
         ) from None
     if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        # npm names the cause (code, errno, the URL it fetched) first, its stack after.
+        head = "\n".join((done.stderr or done.stdout).strip().splitlines()[:8])
         raise SuiteUnavailable(
             f"`{' '.join(command)}` failed (exit {done.returncode}); is the npm registry "
-            f"reachable (npm config get registry)?\n{tail}"
+            f"reachable (npm config get registry)?\n{head}"
         )

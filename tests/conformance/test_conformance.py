@@ -85,7 +85,12 @@ async def run_scenario(suite: Suite, url: str, scenario: str, out: Path) -> list
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"{scenario}: the conformance CLI did not finish in 120 s") from None
     written = sorted(out.glob("*/checks.json"))
     assert len(written) == 1, f"{scenario}: no checks.json:\n{output.decode()[-3000:]}"
     checks = json.loads(written[0].read_text())
