@@ -1,4 +1,4 @@
-"""A tool that logs a line at each of four levels (`MCP_TOOL_MODULES=tests.protocol.chatty_tools`)."""
+"""A tool logging a line at four levels: `MCP_TOOL_MODULES=tests.protocol.chatty_tools`."""
 
 from __future__ import annotations
 
