@@ -169,6 +169,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.dialect: str = self.engine.dialect.name
         self.has_fts = False  # set by prepare_schema: full-text search, not LIKE
+        # Called after each committed write transaction (change_feed.py publishes them).
+        self.on_commit: list[Callable[[], None]] = []
         self._threads: _SQLiteThreads | None = None
         if self.is_sqlite:
             self._threads = _SQLiteThreads(
@@ -258,6 +260,11 @@ class Database:
             await _see_through(session.close())
             if self.identity is not None:
                 self.identity.check()  # committed to the file others see, or not acknowledged
+            self._committed()
+
+    def _committed(self) -> None:
+        for callback in self.on_commit:
+            callback()
 
     async def transaction(
         self,
@@ -331,9 +338,12 @@ class Database:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args, **kwargs)
 
-            return await retrying(attempt)
-        async with self._write_lock:
-            return await self._threads.write(fn, args, kwargs, inline=False)
+            result = await retrying(attempt)
+        else:
+            async with self._write_lock:
+                result = await self._threads.write(fn, args, kwargs, inline=False)
+        self._committed()
+        return result
 
     async def run_small_write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -348,7 +358,9 @@ class Database:
         if self._threads is None:
             return await self.run_write(fn, *args, **kwargs)
         async with self._write_lock:
-            return await self._threads.write(fn, args, kwargs, inline=True)
+            result = await self._threads.write(fn, args, kwargs, inline=True)
+        self._committed()
+        return result
 
     async def dispose(self) -> None:
         try:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from mcp_service.errors import MCPServiceError
 
 # The newest revision in migrations/versions; tests/unit/test_schema.py checks they agree.
-HEAD = "0004"
+HEAD = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 # The tables of the first release, which created them without Alembic.

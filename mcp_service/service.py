@@ -29,6 +29,7 @@ from mcp_service.tools.registry import SILENT, ToolReporter
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from mcp_service.change_feed import ChangeFeed
     from mcp_service.shared_limits import RedisCallLimiter
 
 SERVER_NAME = "mcp-service"
@@ -57,6 +58,7 @@ class MCPService:
         self._on_database_lost: list[Callable[[], object]] = []
         self._redis: Redis | None = None
         self.shared_limiter: RedisCallLimiter | None = None
+        self._feed: ChangeFeed | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -84,6 +86,8 @@ class MCPService:
                 except BaseException:
                     await db.dispose()
                     raise
+            if self._feed is not None:
+                db.on_commit.append(self._feed.notice)
             if db.identity is not None:
                 db.identity.on_lost.extend(self._on_database_lost)
             self._db = db
@@ -94,6 +98,7 @@ class MCPService:
 
     async def _connect_redis(self, url: str) -> None:
         # Imported only when configured: a service without Redis never loads the client.
+        from mcp_service.change_feed import ChangeFeed
         from mcp_service.redis_link import connect
         from mcp_service.shared_limits import RedisCallLimiter
 
@@ -101,6 +106,7 @@ class MCPService:
         self.shared_limiter = RedisCallLimiter(
             self.settings.limits, self._redis, self.settings.tool_timeout
         )
+        self._feed = ChangeFeed(self._redis)
 
     def on_database_lost(self, callback: Callable[[], object]) -> None:
         """Call `callback` once if the SQLite file is deleted or replaced (db.FileIdentity)."""
@@ -136,9 +142,11 @@ class MCPService:
     async def _close_redis(self) -> None:
         if self.shared_limiter is not None:
             await self.shared_limiter.wait_idle()
+        if self._feed is not None:
+            await self._feed.flush()
         if self._redis is not None:
             await self._redis.aclose()
-        self._redis = self.shared_limiter = None
+        self._redis = self.shared_limiter = self._feed = None
 
     async def _close_opened_sessions(self) -> None:
         """Close this process's sessions; a database that fails now is logged, not raised:
