@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,17 @@ from mcp_service.snapshots import ClientInfo, SessionInfo
 from mcp_service.tracing import environment_trace
 
 DEFAULT_PORT = 8765
+
+# A command runs on the initialized service, or (a schema command) on the database alone.
+ServiceCommand = Callable[[MCPService, argparse.Namespace], Awaitable[int]]
+DatabaseCommand = Callable[[Database, argparse.Namespace], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class OnDatabase:
+    """A schema command: it runs without the service, so without its schema check."""
+
+    run: DatabaseCommand
 
 
 def _iso(value: Any) -> str:
@@ -239,11 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate the database to this mcp-service's schema (safe to run again)",
     )
     upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
-    upgrade.set_defaults(run=_db_upgrade, on_database=True, creates_database=True)
+    upgrade.set_defaults(run=OnDatabase(_db_upgrade), creates_database=True)
     current = db_sub.add_parser(
         "current", help="the database's schema revision; exit 1 unless it is this version's"
     )
-    current.set_defaults(run=_db_current, on_database=True)
+    current.set_defaults(run=OnDatabase(_db_current))
     return parser
 
 
@@ -289,13 +301,13 @@ def _explain(exc: Exception) -> str | None:
     return None
 
 
-async def _run(run: Callable[[Any, argparse.Namespace], Awaitable[int]], args: Any) -> int:
+async def _run(run: ServiceCommand | OnDatabase, args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _require_existing_file(settings, args)
-    if getattr(args, "on_database", False):  # schema commands: no service, no schema check
+    if isinstance(run, OnDatabase):
         db = Database(settings)
         try:
-            return await run(db, args)
+            return await run.run(db, args)
         finally:
             await db.dispose()
     service = MCPService(settings)
