@@ -13,7 +13,7 @@ from textual.widget import Widget
 
 from mcp_dashboard.state import RunState
 from mcp_dashboard.summary import elapsed, seconds, verdict, what_happened
-from mcp_dashboard.widgets.labels import ELLIPSIS, RUN_STYLES, counts_text, duration
+from mcp_dashboard.widgets.labels import ELLIPSIS, RUN_STYLES, counts_text, duration, fit_head
 
 BAR_WIDTH = 20
 BAR_FROM_WIDTH = 100  # narrower than this, no bar: the words matter more
@@ -26,11 +26,11 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
 
 def header_line(state: RunState, scope: str, now: float, width: int, watch: str = "") -> Text:
     """`FAILED  rerun of 2 failed tests: 1 failed, 1 passed in 0.41s   ━━━━━━━━ 2/2  0.41s`;
-    in watch mode the verdict is followed by `watching` (and what it queued)."""
+    in watch mode the verdict is followed by `watching` (and what it queued).
+
+    Short of room, the scope (why these tests: a watch batch's reason can be long) shortens
+    first, then the watch words, and only then pytest's own counts."""
     word = verdict(state)
-    head = Text(f" {word} ", style=f"{RUN_STYLES[state.status]} reverse")
-    if watch:
-        head.append(f" {watch} ", style="bold cyan")
     done, total = state.progress
     right = Text()
     if width >= BAR_FROM_WIDTH:
@@ -39,13 +39,23 @@ def header_line(state: RunState, scope: str, now: float, width: int, watch: str 
     words = what_happened(state) if state.finished else ""
     if not words.endswith(f" in {seconds(elapsed(state))}"):  # pytest's words say it already
         right.append(f"  {duration(elapsed(state, now)):>6}")
+    counts = Text(words, style="bold") if state.finished else counts_text(state.counts, words=True)
+    joint = ": " if state.finished else "  "
+    # The verdict, "  " after it, " " before `right`: never cut.
+    room = width - len(f" {word} ") - 2 - right.cell_len - 1
+    # What the scope and the watch words may take together; each at least half of it when
+    # both are too long.
+    words_room = room - counts.cell_len - (2 if scope else 0) - (2 if watch else 0)
+    scope = _shortened(scope, max(words_room // 2, words_room - len(watch)))
+    watch = _shortened(watch, words_room - len(scope))
+    room -= len(watch) + 2 if watch else 0
+    head = Text(f" {word} ", style=f"{RUN_STYLES[state.status]} reverse")
+    if watch:
+        head.append(f" {watch} ", style="bold cyan")
     if state.finished:
-        detail = Text(f"{scope}: {words}" if scope else words, style="bold")
+        detail = Text(f"{scope}{joint}{words}" if scope else words, style="bold")
     else:
-        detail = counts_text(state.counts, words=True)
-        if scope:
-            detail = Text(f"{scope}  ", style="dim").append_text(detail)
-    room = width - head.cell_len - 2 - right.cell_len - 1
+        detail = Text(f"{scope}{joint}" if scope else "", style="dim").append_text(counts)
     if detail.cell_len > room:
         detail.truncate(max(0, room - 1))
         detail.append(ELLIPSIS)
@@ -54,6 +64,14 @@ def header_line(state: RunState, scope: str, now: float, width: int, watch: str 
     line.append_text(right)
     line.truncate(width)
     return line
+
+
+def _shortened(text: str, room: int) -> str:
+    """`text` cut at its end to `room` cells; its first word at least (`watching`, `rerun`)."""
+    if len(text) <= room:
+        return text
+    first = text.split(" ", 1)[0]
+    return fit_head(text, room) if room > len(first) + 1 else first
 
 
 class RunHeader(Widget):
