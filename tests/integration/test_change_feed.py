@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
+import psycopg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -48,7 +48,7 @@ async def redis_messages(redis_url: str) -> AsyncIterator[list[Any]]:
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         await redis.aclose()
 
 
@@ -110,9 +110,15 @@ async def test_postgresql_announces_each_committed_change_once_and_never_a_rollb
     database_url: str, raw_db: AsyncEngine, step: Step
 ) -> None:
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    listener = await asyncpg.connect(dsn)
+    listener = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    await listener.execute(f"LISTEN {POSTGRES_CHANNEL}")
     heard: list[str] = []
-    await listener.add_listener(POSTGRES_CHANNEL, lambda *args: heard.append(args[3]))
+
+    async def hear() -> None:
+        async for notice in listener.notifies():
+            heard.append(notice.payload)
+
+    hearing = asyncio.create_task(hear())
     service = MCPService(make_settings(database_url))  # no Redis: the database tells
     await service.initialize()
     try:
@@ -143,6 +149,8 @@ async def test_postgresql_announces_each_committed_change_once_and_never_a_rollb
         await until(lambda: "tool_executions" in heard, "the call's notifications")
     finally:
         await service.shutdown()
+        hearing.cancel()
+        await asyncio.gather(hearing, return_exceptions=True)
         await listener.close()
     assert sorted(set(heard)) == ["clients", "sessions", "tool_executions"]
     step("PostgreSQL notifies at commit, once per table and transaction, never for a rollback")
