@@ -8,6 +8,7 @@ from __future__ import annotations
 from mcp_dashboard.events import (
     CollectedTest,
     Collection,
+    CollectReport,
     Crash,
     Outcome,
     RunFinish,
@@ -15,6 +16,7 @@ from mcp_dashboard.events import (
     Step,
     TestReport,
     TestStart,
+    TestTrace,
 )
 
 F = "tests/test_f.py"
@@ -78,8 +80,30 @@ def collected(
     )
 
 
+def collect_report(
+    path: str, outcome: Outcome = "failed", *, longrepr: str = "", t: float = 0.5
+) -> CollectReport:
+    """A file (`path`, its node id) that failed, or was skipped, while collecting."""
+    return CollectReport(time=t, nodeid=path, outcome=outcome, longrepr=longrepr)
+
+
 def began(name: str, t: float = 1.0, *, file: str = F) -> TestStart:
     return TestStart(time=t, nodeid=nodeid(name, file), file=file, line=1)
+
+
+def traced(
+    name: str,
+    t: float = 1.0,
+    *,
+    trace_id: str = "a" * 32,
+    span_id: str = "b" * 16,
+    worker: str | None = None,
+    file: str = F,
+) -> TestTrace:
+    """The trace test `name` runs in, as its process reports it when it starts."""
+    return TestTrace(
+        time=t, nodeid=nodeid(name, file), trace_id=trace_id, span_id=span_id, worker=worker
+    )
 
 
 def step(name: str, index: int, message: str | None = None, t: float = 1.5) -> Step:

@@ -16,9 +16,9 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from mcp_dashboard.app import DashboardApp
-from mcp_dashboard.events import CollectReport, Event, HistoryLoaded, TestHistory
+from mcp_dashboard.events import Event, HistoryLoaded, TestHistory
 from mcp_dashboard.state import RunState, reduce_all
-from tests.dashboard.builders import began, collected, finish, phases, start
+from tests.dashboard.builders import began, collect_report, collected, finish, phases, start
 from tests.dashboard.pilot import launcher
 from tests.dashboard.scenario import FAILING, events, nodeid
 
@@ -142,12 +142,11 @@ def test_thirty_modules_at_80x24_fold_and_show_the_failures_first(
 def test_a_collection_error_is_on_screen_with_pytests_text(
     snap_compare: SnapCompare, tmp_path: Path
 ) -> None:
-    problem = CollectReport(
-        time=0.5,
-        nodeid="tests/test_broken.py",
-        outcome="failed",
+    problem = collect_report(
+        "tests/test_broken.py",
         longrepr="tests/test_broken.py:3: in <module>\n    def broken(\n"
         "E     def broken(\nE               ^\nE   SyntaxError: '(' was never closed",
+        t=0.5,
     )
     run = showing([start(0.0), problem, collected(("test_fine", "tests/test_f.py")), finish(2)])
     assert snap_compare(make_app(tmp_path), terminal_size=(100, 24), run_before=run)

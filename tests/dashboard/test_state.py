@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from mcp_dashboard.events import (
-    CollectReport,
     Crash,
     Event,
     HistoryLoaded,
@@ -16,7 +15,6 @@ from mcp_dashboard.events import (
     RunFinish,
     TestHistory,
     TestPassed,
-    TestTrace,
     WarningRecorded,
 )
 from mcp_dashboard.state import (
@@ -31,6 +29,7 @@ from mcp_dashboard.status import TestStatus, collect_report_status
 from tests.dashboard.builders import (
     F,
     began,
+    collect_report,
     collected,
     finish,
     nodeid,
@@ -38,6 +37,7 @@ from tests.dashboard.builders import (
     report,
     start,
     step,
+    traced,
 )
 
 OUTCOME_STREAM: list[Event] = [
@@ -288,7 +288,7 @@ def test_exit_status_reasons(exit_status: int, reason: str) -> None:
 
 
 def test_collection_errors_are_a_failure_with_their_count() -> None:
-    problem = CollectReport(time=0.5, nodeid="tests/bad.py", outcome="failed", longrepr="E Import")
+    problem = collect_report("tests/bad.py", longrepr="E Import", t=0.5)
     state = reduce_all([start(), problem, problem, finish(2)])
     assert state.status == "failed"
     assert state.reason == "interrupted: 1 error during collection"
@@ -345,7 +345,7 @@ def test_unknown_objects_change_nothing() -> None:
 def test_a_folded_pass_reduces_to_what_its_start_trace_and_three_reports_give() -> None:
     """Schema v2's `test_pass` line and v1's five lines for the same passing test reach the
     same test state; with or without its start first, and a repeat changes nothing."""
-    trace = TestTrace(time=1.0, nodeid=nodeid("test_pass"), trace_id="a" * 32, span_id="b" * 16)
+    trace = traced("test_pass", 1.0, trace_id="a" * 32, span_id="b" * 16)
     v1: list[Event] = [
         start(),
         collected(("test_pass", "registration")),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_dashboard.events import CollectReport, Event, WarningRecorded
+from mcp_dashboard.events import Event, WarningRecorded
 from mcp_dashboard.headless import path_table
 from mcp_dashboard.state import CollectProblem, reduce_all
 from mcp_dashboard.summary import closing_line, collection_headline, verdict, what_happened
-from tests.dashboard.builders import began, collected, finish, phases, start
+from tests.dashboard.builders import began, collect_report, collected, finish, phases, start
 
 KILLED = "pytest was killed by SIGKILL"
 
@@ -52,7 +52,7 @@ def test_while_running_the_verdict_is_collecting_then_running() -> None:
 
 def test_the_closing_line_is_pytests_in_pytests_order() -> None:
     warning = WarningRecorded(time=1.2, message="careful", category="UserWarning")
-    problem = CollectReport(time=1.1, nodeid="bad.py", outcome="failed", longrepr="E boom")
+    problem = collect_report("bad.py", longrepr="E boom", t=1.1)
     state = reduce_all(
         run(
             collected(("a", "p"), ("b", "p"), ("c", "p"), ("d", "p"), deselected=2),

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from mcp_dashboard.db_views.traces import TraceCall
-from mcp_dashboard.events import Event, TestTrace
+from mcp_dashboard.events import Event
 from mcp_dashboard.screens.run_timeline import (
     Calls,
     RunTimelineScreen,
@@ -50,7 +50,7 @@ from mcp_dashboard.timeline import (
     tick_label,
     zoomed_offset,
 )
-from tests.dashboard.builders import began, collected, finish, nodeid, report, start
+from tests.dashboard.builders import began, collected, finish, nodeid, report, start, traced
 from tests.dashboard.test_snapshots import SnapCompare
 
 T0 = 1_700_000_000.0  # the run's start: an epoch time, as the plugin's clock gives
@@ -66,13 +66,7 @@ def ran(
     `end` is None: still running) ended at T0+`end` with `outcome`."""
     events: list[Event] = [
         began(name, T0 + begin),
-        TestTrace(
-            time=T0 + begin,
-            nodeid=nodeid(name),
-            trace_id=f"trace-{name}",
-            span_id="1",
-            worker=worker,
-        ),
+        traced(name, T0 + begin, trace_id=f"trace-{name}", span_id="1", worker=worker),
     ]
     if end is not None:
         phases = (
