@@ -2,21 +2,33 @@
 
 Before, on SQLite: an 8,000-word one-token document and an 8-word query answered
 after 19.3 s (its timeout was 10 s); 50,000 words and a 32-word query ran for 11+
-minutes. FTS5's snippet() was the cost; it is no longer used (tools/corpus.py).
+minutes, and SIGTERM did not end the process. FTS5's snippet() was the cost; it
+is no longer used (tools/corpus.py).
+
+Each attack is also run at a size whose ranking alone takes longer than the
+call's deadline (SLOW_BODY), so that it is certainly still running when the
+victim is answered, and is answered `timeout` at its deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
+from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcp_service.db import sqlite_file
+from mcp_service.models import Document, utcnow
 from mcp_service.tools.corpus import SNIPPET_MAX
 from tests.adversarial.conftest import Register, StartServer
 from tests.adversarial.leaks import mcp_client
-from tests.integration.conftest import fetch_all
-from tests.toolkit import Step
+from tests.faults.processes import Server
+from tests.integration.conftest import fetch_all, fetch_value
+from tests.toolkit import Step, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
 
@@ -27,12 +39,62 @@ QUERIES = [
     (" ".join(f"w{i}" for i in range(32)), MANY_TOKENS),  # 32 words, each 500 times
 ]
 
+# 50,000 one-character words of 32 kinds: a query naming all 32 ranks each match through
+# 50,000 positions in 32 lists. Measured here: 8 ms a document on SQLite (bm25), 370 ms on
+# PostgreSQL (which builds each document's tsvector again to rank it).
+LETTERS = "abcdefghijklmnopqrstuvwxyz012345"
+SLOW_BODY = " ".join(LETTERS[i % 32] for i in range(50_000))[:99_999]
+SLOW_QUERY = " ".join(LETTERS)
+SECONDS_A_DOCUMENT = {"sqlite": 0.008, "postgresql": 0.37}
+DEADLINE = 2  # the search attacks' MCP_TOOL_TIMEOUT, in seconds
+
+
+def engine(database_url: str) -> str:
+    return "sqlite" if sqlite_file(database_url) is not None else "postgresql"
+
+
+def documents_for(database_url: str, seconds: float) -> int:
+    """How many SLOW_BODY documents take about `seconds` to rank here, on this engine."""
+    return math.ceil(seconds / SECONDS_A_DOCUMENT[engine(database_url)])
+
+
+async def add_documents(
+    raw_db: AsyncEngine, client_id: str, count: int, title: str = "slow", body: str = SLOW_BODY
+) -> None:
+    """`count` documents of one client, written directly (what corpus_add would store)."""
+    row = {"client_id": client_id, "title": title, "body": body, "tags": [], "created_at": utcnow()}
+    async with raw_db.begin() as conn:
+        await conn.execute(insert(Document), [row] * count)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used (utime + stime, from /proc)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def search_is_running(
+    server: Server, database_url: str, raw_db: AsyncEngine, cpu_before: float
+) -> bool:
+    """Whether a search is under way: its statement is active on PostgreSQL; on SQLite (in
+    the server's process) the server has spent 0.2 s of CPU since `cpu_before`, which an
+    idle server does not."""
+    if engine(database_url) == "sqlite":
+        return cpu_seconds(server.pid) - cpu_before >= 0.2
+    active = await fetch_value(
+        raw_db,
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND datname = current_database() AND pid <> pg_backend_pid() "
+        "AND query LIKE '%plainto_tsquery%'",
+    )
+    return bool(active)
+
 
 async def test_repeated_token_searches_finish_within_their_deadline(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
+    register: Register, serve: StartServer, raw_db: AsyncEngine, database_url: str, step: Step
 ) -> None:
     abuser, victim = await register("search abuser"), await register("victim", "readonly")
-    server = serve(MCP_TOOL_TIMEOUT="10")
+    server = serve(MCP_TOOL_TIMEOUT=str(DEADLINE))
     async with (
         mcp_client(server.url, abuser.api_key) as bad,
         mcp_client(server.url, victim.api_key) as good,
@@ -41,21 +103,34 @@ async def test_repeated_token_searches_finish_within_their_deadline(
             added = await bad.call_tool("corpus_add", {"title": title, "body": body})
             assert not added.is_error, added.content
         for query, _body in QUERIES:
-            attack = asyncio.create_task(bad.call_tool("corpus_search", {"query": query}))
-            echoed = await good.call_tool("echo", {"message": "here"})
-            found = await attack
-            assert not echoed.is_error
+            found = await bad.call_tool("corpus_search", {"query": query})
             assert not found.is_error, found.content
             assert found.structured_content["total"] == 1
             [hit] = found.structured_content["results"]
             assert len(hit["snippet"]) <= SNIPPET_MAX + 2  # and its … marks
-    step("Two pathological searches answered (success, so within their 10 s deadline)")
+        step(f"Two pathological searches answered (success, so within their {DEADLINE} s deadline)")
+
+        # The same attack, at a size that ranks for 2.5 times the deadline.
+        count = documents_for(database_url, 2.5 * DEADLINE)
+        await add_documents(raw_db, abuser.client_id, count)
+        cpu_before = cpu_seconds(server.pid)
+        attack = asyncio.create_task(bad.call_tool("corpus_search", {"query": SLOW_QUERY}))
+        await until(
+            lambda: search_is_running(server, database_url, raw_db, cpu_before),
+            "the search to run",
+        )
+        echoed = await good.call_tool("echo", {"message": "here"})
+        assert not attack.done(), "the victim was answered only after the search"
+        stopped = await attack
+    assert echoed.structured_content == {"message": "here", "length": 4}
+    assert text_of(stopped) == f"timeout: tool corpus_search timed out after {DEADLINE} s"
+    step(f"A search of {count} such documents ran, the victim was answered, then it timed out")
     rows = await fetch_all(
         raw_db,
         "SELECT status FROM tool_executions WHERE client_id = :c AND tool_name = 'corpus_search'",
         c=abuser.client_id,
     )
-    assert [r.status for r in rows] == ["success", "success"]
+    assert sorted(r.status for r in rows) == ["success", "success", "timeout"]
 
 
 # 17 words sharing prefixes, all in the title (so FTS5 matches every document), none in the
@@ -66,12 +141,15 @@ PREFIX_DOCUMENTS = 60
 
 
 async def test_snippets_of_many_long_documents_stay_within_the_deadline(
-    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
+    register: Register, serve: StartServer, raw_db: AsyncEngine, database_url: str, step: Step
 ) -> None:
     abuser, victim = await register("snippet abuser"), await register("victim", "readonly")
-    # The abuser's byte budget is raised so the documents go in quickly; the deadline is 5 s
-    # (60 documents cost ~14 s of snippets before).
-    server = serve(MCP_TOOL_TIMEOUT="5", MCP_LIMITS_BASIC="request_bytes_per_second=100000000")
+    # The abuser's byte budget is raised so the documents go in quickly (60 documents cost
+    # ~14 s of snippets before).
+    server = serve(
+        MCP_TOOL_TIMEOUT=str(DEADLINE),
+        MCP_LIMITS_BASIC="request_bytes_per_second=100000000",
+    )
     body = "a" * 99_990
     async with (
         mcp_client(server.url, abuser.api_key) as bad,
@@ -81,11 +159,26 @@ async def test_snippets_of_many_long_documents_stay_within_the_deadline(
             added = await bad.call_tool("corpus_add", {"title": PREFIX_WORDS, "body": body})
             assert not added.is_error, added.content
         step(f"{PREFIX_DOCUMENTS} documents of 99,990 characters, titled with 17 prefix words")
-        query = {"query": PREFIX_WORDS, "limit": 100}
+        found = await bad.call_tool("corpus_search", {"query": PREFIX_WORDS, "limit": 100})
+
+        # The same words, at a size that ranks past the deadline: titled with the 17 words,
+        # bodies of SLOW_BODY, and a query adding 15 of its letters (32 words, the most that
+        # count; ranking then costs ~6 ms a document on SQLite, 3/4 of SLOW_QUERY's).
+        count = documents_for(database_url, 3.5 * DEADLINE)
+        await add_documents(raw_db, abuser.client_id, count, title=PREFIX_WORDS)
+        cpu_before = cpu_seconds(server.pid)
+        query = {"query": f"{PREFIX_WORDS} {SLOW_QUERY}", "limit": 100}
         attack = asyncio.create_task(bad.call_tool("corpus_search", query))
+        await until(
+            lambda: search_is_running(server, database_url, raw_db, cpu_before),
+            "the search to run",
+        )
         echoed = await good.call_tool("echo", {"message": "here"})
-        found = await attack
-    assert not echoed.is_error
+        assert not attack.done(), "the victim was answered only after the search"
+        stopped = await attack
+    assert echoed.structured_content == {"message": "here", "length": 4}
+    assert text_of(stopped) == f"timeout: tool corpus_search timed out after {DEADLINE} s"
+    step(f"{count} more, ranked past the deadline: the victim was answered meanwhile; timeout")
     assert not found.is_error, found.content
     assert found.structured_content["total"] == PREFIX_DOCUMENTS
     hits = found.structured_content["results"]
@@ -93,10 +186,10 @@ async def test_snippets_of_many_long_documents_stay_within_the_deadline(
     # No word of the query is in a body: every snippet is the body's start, 100 characters
     # and the 20 that finish the word the window cut (a word is completed that far at most).
     assert {hit["snippet"] for hit in hits} == {"a" * 120 + "…"}
-    step("The search answered every match with a bounded snippet, within its deadline")
+    step("The first search answered every match with a bounded snippet, within its deadline")
     rows = await fetch_all(
         raw_db,
         "SELECT status FROM tool_executions WHERE client_id = :c AND tool_name = 'corpus_search'",
         c=abuser.client_id,
     )
-    assert [r.status for r in rows] == ["success"]
+    assert sorted(r.status for r in rows) == ["success", "timeout"]
