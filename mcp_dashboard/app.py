@@ -439,6 +439,9 @@ class DashboardApp(App[int]):
                 waiting = asyncio.ensure_future(anext(batches))
                 if request is not None:
                     self._start_request(request)
+                elif not self.running:
+                    # A deleted file's collection error: no run will take it off the screen.
+                    self.state = self._folded = session.forget_deleted(self.state)
                 self._redraw = True
         finally:
             waiting.cancel()

@@ -18,6 +18,7 @@ with the project's noise (venv, caches, the state directory, .git) filtered out.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class WatchPlan:
         self.collected: set[str] | None = None  # test files pytest collects; None: not known
         self.status = "watching"  # one line for a header: what changed, why these tests
         self.runs = 0
+        self.deleted: frozenset[str] = frozenset()  # files the last batch planned deleted
         self._pending = _Pending()
         self._running: Request | None = None
 
@@ -147,6 +149,7 @@ class WatchPlan:
             return None
         effects = sorted(pending.effects.values(), key=lambda e: e.path)
         gone = {e.path for e in effects if e.kind == ChangeKind.DELETED}
+        self.deleted = frozenset(gone)
         self.failed = {n for n in self.failed if _file_of(n) not in gone}
         if self.collected is not None:
             self.collected -= gone
@@ -211,6 +214,25 @@ class WatchSession:
 
     def run_all(self) -> Request | None:
         return self.plan.run_all()
+
+    def forget_deleted(self, state: RunState) -> RunState:
+        """`state` without the collection errors of the test files the last batch deleted,
+        when that batch started no run (none will say they are gone); `status` says so."""
+        if not self.plan.deleted or self.plan.phase != Phase.IDLE:
+            return state
+        rootdir = state.rootdir or str(self.root)
+        kept = tuple(
+            p
+            for p in state.collect_problems
+            if not (
+                p.failed and _file_of(_rebase(rootdir, p.nodeid, self.root)) in self.plan.deleted
+            )
+        )
+        cleared = len(state.collect_problems) - len(kept)
+        if not cleared:
+            return state
+        self.plan.status += f"; {_count(cleared, 'collection error')} cleared"
+        return dataclasses.replace(state, collect_problems=kept)
 
     def began(self, reason: str, *, run_all: bool = False) -> None:
         self.plan.began(reason, run_all=run_all)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.status import TestStatus
+from mcp_dashboard.widgets.problems import ProblemsPanel
 from tests.dashboard.pilot import AppPilot, dashboard, header
 from tests.dashboard.test_watch import PROJECT, write_project
 from tests.toolkit import until
@@ -60,3 +61,24 @@ async def test_w_watches_a_saved_module_reruns_what_imports_it_and_w_stops(
         await runs_ended(app, pilot, 2)
         assert app.scope == "tests/test_deep.py changed"
         assert list(app.state.tests) == ["tests/test_deep.py::test_deep"]
+
+
+async def test_deleting_a_file_that_failed_to_collect_clears_its_error(tmp_path: Path) -> None:
+    """No run follows the deletion (no other test is affected): the error would stay on
+    screen for good. It is cleared, and the header says so."""
+    root = write_project(tmp_path / "project")
+    broken = root / "tests" / "test_broken.py"
+    broken.write_text("def test_broken(:\n    pass\n")
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    async with dashboard(tmp_path, "tests", "--watch", cwd=root, env=env) as (app, pilot):
+        await runs_ended(app, pilot, 1)
+        await until(lambda: app.watch_ready, "the watch in place", pilot=pilot)
+        assert [p.nodeid for p in app.state.collection_errors] == ["tests/test_broken.py"]
+        assert app.query_one(ProblemsPanel).display
+        broken.unlink()
+        await until(lambda: not app.state.collection_errors, "the error cleared", pilot=pilot)
+        app.draw()
+        await pilot.pause()
+        assert not app.query_one(ProblemsPanel).display
+        assert "watching · tests/test_broken.py deleted; 1 collection error cleared" in header(app)
+        assert app.runs_finished == 1 and not app.running
