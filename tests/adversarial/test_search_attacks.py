@@ -193,3 +193,54 @@ async def test_snippets_of_many_long_documents_stay_within_the_deadline(
         c=abuser.client_id,
     )
     assert sorted(r.status for r in rows) == ["success", "timeout"]
+
+
+# Seconds a server gives calls in flight after SIGTERM before it cancels them
+# (timeout_graceful_shutdown in mcp_service/protocol/transports.py).
+SHUTDOWN_GRACE = 5
+
+
+async def test_sigterm_during_a_runaway_search_ends_the_server_with_exact_counts(
+    register: Register, serve: StartServer, raw_db: AsyncEngine, database_url: str, step: Step
+) -> None:
+    """Before, a 50,000-word search ran for 11+ minutes and SIGTERM did not end the process."""
+    abuser = await register("sigterm search", "basic")
+    # Ranking these takes three times the shutdown grace: only a stopped search ends in time.
+    count = documents_for(database_url, 3 * SHUTDOWN_GRACE)
+    await add_documents(raw_db, abuser.client_id, count)
+    server = serve(MCP_TOOL_TIMEOUT="3600")
+    with pytest.raises(BaseException):  # noqa: B017 - the server goes away under the call
+        async with mcp_client(server.url, abuser.api_key, read_timeout=120) as client:
+            for n in range(5):
+                assert not (await client.call_tool("echo", {"message": str(n)})).is_error
+            cpu_before = cpu_seconds(server.pid)
+            attack = asyncio.create_task(client.call_tool("corpus_search", {"query": SLOW_QUERY}))
+            await until(
+                lambda: search_is_running(server, database_url, raw_db, cpu_before),
+                "the search to run",
+            )
+            server.process.terminate()
+            await attack
+    # A hang guard, not a measurement: a search left running would hold the process 10 s more.
+    assert server.process.wait(timeout=SHUTDOWN_GRACE + 10) == 0
+    server.wait()
+    step(f"SIGTERM while {count} documents were being ranked (deadline an hour away): exit 0")
+
+    rows = await fetch_all(
+        raw_db,
+        "SELECT tool_name, status, error_message, session_id FROM tool_executions "
+        "WHERE client_id = :c",
+        c=abuser.client_id,
+    )
+    assert sorted((r.tool_name, r.status, r.error_message) for r in rows) == sorted(
+        [("echo", "success", None)] * 5 + [("corpus_search", "error", "cancelled")]
+    )
+    sessions = await fetch_all(
+        raw_db,
+        "SELECT id, status, request_count FROM sessions WHERE client_id = :c",
+        c=abuser.client_id,
+    )
+    assert [(s.status, s.request_count) for s in sessions] == [("closed", 6)]
+    assert sum(s.request_count for s in sessions) == len(rows)
+    assert {r.session_id for r in rows} == {s.id for s in sessions}
+    step("The search was stopped, not finished: 6 rows, all counted by the closed session")
