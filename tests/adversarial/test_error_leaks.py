@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.adversarial.conftest import Register, StartServer, headers, post_raw
@@ -31,6 +31,7 @@ from tests.adversarial.leaks import (
 )
 from tests.adversarial.test_session_exhaustion import INITIALIZE
 from tests.faults.processes import Registered, new_database
+from tests.integration.conftest import fetch_all
 from tests.toolkit import Step, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("hostile clients")]
@@ -185,3 +186,70 @@ async def test_the_leak_watch_hears_every_answer_and_log(
         with pytest.raises(AssertionError, match="leak in"):
             no_leaks(leaked, key_ids=leak_watch.key_ids)
     step("A key id, a whole key, driver text, SQL and a documentation link are each found")
+
+
+@pytest.mark.postgresql_only
+async def test_a_failed_initialize_on_postgresql_leaves_no_half_made_session(
+    register: Register, serve: StartServer, raw_db: AsyncEngine, step: Step
+) -> None:
+    """The full-disk test's check, on PostgreSQL: a trigger fails this client's session
+    insert as a full disk would (SQLSTATE 53100), with SQL and the row in its message."""
+    client = await register("no room", "basic")
+    function = f"fail_session_{client.client_id.replace('-', '')}"
+    async with raw_db.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device during "
+                "INSERT INTO sessions VALUES (%)', NEW.id USING ERRCODE = '53100'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER {function} BEFORE INSERT ON sessions FOR EACH ROW "
+                f"WHEN (NEW.client_id = '{client.client_id}') EXECUTE FUNCTION {function}()"
+            )
+        )
+    try:
+        # One session at most: a half-made one would keep the client out afterwards.
+        server = serve("--log-level", "info", MCP_LIMITS_BASIC="sessions=1")
+        async with http_client() as http:
+            opened = await http.post(
+                server.url, headers=headers(client.api_key), content=json.dumps(INITIALIZE)
+            )
+            [event] = [line for line in opened.text.splitlines() if line.startswith("data: ")]
+            refused = json.loads(event.removeprefix("data: "))
+            assert refused["error"]["message"] == "could not open a session: the database is full"
+            session_id = opened.headers.get("mcp-session-id")
+            if session_id is not None:  # the SDK named a session: it ends right after
+
+                async def gone() -> bool:
+                    again = await http.post(
+                        server.url,
+                        headers={**headers(client.api_key), "mcp-session-id": session_id},
+                        content=json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+                    )
+                    return again.status_code == 404
+
+                await until(gone, "the failed handshake's SDK session to end")
+        step("initialize failed in the database: 'the database is full', nothing more")
+        logged = f"initialize failed for client {client.client_id}: the database is full ("
+        await until(lambda: logged in server.log_text(), "the failure's log line")
+        assert (
+            await fetch_all(
+                raw_db, "SELECT id FROM sessions WHERE client_id = :c", c=client.client_id
+            )
+            == []
+        )
+    finally:
+        async with raw_db.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {function} ON sessions"))
+            await conn.execute(text(f"DROP FUNCTION {function}()"))
+    async with mcp_client(server.url, client.api_key) as mcp:
+        echoed = await mcp.call_tool("echo", {"message": "room again"})
+    assert echoed.structured_content == {"message": "room again", "length": 10}
+    rows = await fetch_all(
+        raw_db, "SELECT id FROM sessions WHERE client_id = :c", c=client.client_id
+    )
+    assert len(rows) == 1  # the one that opened (closing it is the SDK's, after the test)
+    step("No session row and no SDK session was left: the client's one session opened next")
