@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,6 +96,9 @@ class ExecutionRecorder:
         self._db = db
         self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # Told once per committed batch, after its callers are answered (the service
+        # announces the changed resources, change_bus.py); never before the commit.
+        self.on_committed: Callable[[Sequence[Entry]], Awaitable[None]] | None = None
 
     async def record(self, entry: Entry) -> None:
         """Return once the entry is committed; raise what the commit raised."""
@@ -124,6 +127,8 @@ class ExecutionRecorder:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+                if self.on_committed is not None:
+                    await self.on_committed([entry for entry, _ in batch])
 
     async def wait_idle(self) -> None:
         """Let the batch in flight finish (used by shutdown)."""

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_service._version import __version__
+from mcp_service.change_bus import Change, ChangeBus, LocalChangeBus
 from mcp_service.clients import ClientRegistry
 from mcp_service.config import Settings
 from mcp_service.db import Database
 from mcp_service.errors import ServiceNotInitializedError
 from mcp_service.failures import describe_failure
+from mcp_service.group_commit import Entry
 from mcp_service.permissions import Permission, Tier, require_permission
 from mcp_service.pipeline import ToolPipeline
+from mcp_service.resources import ResourceReader, changes_of_calls, changes_of_write
 from mcp_service.security import ApiKeyHasher
 from mcp_service.session_store import SessionStore
 from mcp_service.snapshots import ClientInfo, ExecutionRecord, RegisteredClient, SessionInfo
@@ -59,6 +62,9 @@ class MCPService:
         self._redis: Redis | None = None
         self.shared_limiter: RedisCallLimiter | None = None
         self._feed: ChangeFeed | None = None
+        # Who is told of committed changes to a client's resources (Redis when configured).
+        self.changes: ChangeBus = LocalChangeBus()
+        self._resources: ResourceReader | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -94,6 +100,8 @@ class MCPService:
             self._clients = ClientRegistry(db, self.hasher)
             self._sessions = SessionStore(db, self.settings.session_idle_timeout)
             self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
+            self._pipeline.recorder.on_committed = self._announce_calls
+            self._resources = ResourceReader(db)
             self._expiry_task = asyncio.create_task(self._expire_periodically(), name="mcp-expiry")
 
     async def _connect_redis(self, url: str) -> None:
@@ -107,6 +115,10 @@ class MCPService:
             self.settings.limits, self._redis, self.settings.tool_timeout
         )
         self._feed = ChangeFeed(self._redis)
+        from mcp_service.change_bus import RedisChangeBus
+
+        self.changes = RedisChangeBus(await connect(url))
+        await self.changes.start()
 
     def on_database_lost(self, callback: Callable[[], object]) -> None:
         """Call `callback` once if the SQLite file is deleted or replaced (db.FileIdentity)."""
@@ -136,6 +148,9 @@ class MCPService:
             finally:
                 await self._db.dispose()
                 self._db = self._clients = self._sessions = self._pipeline = None
+                self._resources = None
+                await self.changes.close()
+                self.changes = LocalChangeBus()
                 self._expiry_task = None
                 await self._close_redis()
 
@@ -188,6 +203,10 @@ class MCPService:
     @property
     def pipeline(self) -> ToolPipeline:
         return self._require(self._pipeline)
+
+    @property
+    def resources(self) -> ResourceReader:
+        return self._require(self._resources)
 
     @staticmethod
     def _require(component: _C | None) -> _C:
@@ -264,7 +283,7 @@ class MCPService:
         reporter: ToolReporter = SILENT,
     ) -> ExecutionRecord:
         """Run one tool call through the pipeline; `reporter` receives its progress and logs."""
-        return await self.pipeline.execute(
+        record = await self.pipeline.execute(
             session_id,
             tool_name,
             arguments,
@@ -272,6 +291,21 @@ class MCPService:
             timeout=timeout,
             reporter=reporter,
         )
+        tool = self.tools.find(tool_name)
+        if tool is not None and tool.writes:
+            # Committed with the tool's own transaction, not by the recorder: announced here.
+            await self._announce(changes_of_write(record.client_id, tool.name))
+        return record
+
+    async def _announce_calls(self, entries: Sequence[Entry]) -> None:
+        """A batch of recorded calls committed: their clients' recent executions changed."""
+        await self._announce(changes_of_calls(e.row["client_id"] for e in entries))
+
+    async def _announce(self, changes: Sequence[Change]) -> None:
+        try:
+            await self.changes.publish(changes)
+        except Exception as exc:  # an announcement never fails the call it follows
+            log.warning("announcing resource changes failed: %s", describe_failure(exc))
 
 
 _service: MCPService | None = None

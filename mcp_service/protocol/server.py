@@ -46,6 +46,7 @@ from mcp_service.errors import (
     SessionClosedError,
 )
 from mcp_service.failures import describe_failure
+from mcp_service.protocol.resources import ResourceFront
 from mcp_service.protocol.session_router import SessionMiddleware, SessionRouter, connection_of
 from mcp_service.protocol.stdio_input import forward_lenient
 from mcp_service.service import SERVER_NAME, MCPService
@@ -165,6 +166,9 @@ class ServiceMCPServer(MCPServer[Any]):
         self._lowlevel_server.add_request_handler(
             "logging/setLevel", SetLevelRequestParams, set_log_level
         )
+        # Resources, subscriptions and listen streams: one client's own (protocol/resources.py).
+        self.resources = ResourceFront(service, router)
+        self.resources.install(self._lowlevel_server)
         self._listed = [
             MCPTool(
                 name=tool.name,
