@@ -7,11 +7,19 @@ own key) calls `echo` sequentially. The victim's
 p50/p99 under attack is printed as a ratio to the same p50/p99 with no attack,
 measured in the same run. Target: p99 within 5x of idle.
 
+Two of the attacks are the per-client limits at work: a flood of calls past its
+limit (a readonly client, whose tier this server allows 5 calls a second: a basic
+client on a loaded machine could not send more than its 50), and a basic client
+keeping its 16 calls in flight while retrying for more, with a tool of this
+module's own (`hold`, served with MCP_TOOL_MODULES=benchmarks.attack_latency: it
+waits for its deadline without touching the database).
+
 Also: how long SIGTERM takes to end a server holding 3,000 open sessions, against
 one holding none (the first HTTP server took 19 s with 10,000).
 
     python benchmarks/attack_latency.py
     python benchmarks/attack_latency.py --calls 500
+    python benchmarks/attack_latency.py --attack limit  # only attacks whose name has "limit"
 """
 
 from __future__ import annotations
@@ -35,9 +43,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx2
 from _common import PYTHON, ROOT, header, row
 
+from mcp_service.permissions import Permission
+from mcp_service.tools import Tool, ToolContext
+
 READY = "serving MCP over streamable HTTP at "
-# The victim's tier (admin) is sized for a benchmark; the abuser keeps the basic defaults.
-SERVER_ENV = {"MCP_LIMITS_ADMIN": "calls_per_second=100000,burst=100000,in_flight=10000"}
+# The victim's tier (admin) is sized for a benchmark; the abuser keeps the basic defaults;
+# the flooder's (readonly) is small enough that its flood is past it on any machine.
+SERVER_ENV = {
+    "MCP_LIMITS_ADMIN": "calls_per_second=100000,burst=100000,in_flight=10000",
+    "MCP_LIMITS_READONLY": "calls_per_second=5,burst=10",
+    "MCP_TOOL_MODULES": "benchmarks.attack_latency",  # the `hold` tool below
+}
+
+
+async def _hold(_ctx: ToolContext, _args: dict[str, Any]) -> dict[str, Any]:
+    """Wait until the call's deadline cancels it (or its client leaves)."""
+    await asyncio.Event().wait()
+    return {}
+
+
+# The tools the benchmark's server adds (MCP_TOOL_MODULES).
+TOOLS = (
+    Tool(
+        name="hold",
+        description="Wait for the call's deadline without touching the database.",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        permission=Permission.READ,
+        handler=_hold,
+        uses_database=False,
+    ),
+)
 INIT = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -206,6 +241,20 @@ async def large_valid_calls(url: str, key: str) -> None:
     await loop_posts(url, key, body, **modern("analyze_workload"))
 
 
+async def call_flood(url: str, key: str) -> None:
+    """Echo calls of the flooder on 4 connections, each sent as soon as the last is answered:
+    past its 5 a second (its burst of 10 first), every call is refused and recorded."""
+    body = tool_call("echo", {"message": "flood"})
+    await asyncio.gather(*(loop_posts(url, key, body, **modern("echo")) for _ in range(4)))
+
+
+async def held_in_flight(url: str, key: str) -> None:
+    """17 connections calling `hold`: 16 calls in flight (the basic tier's limit) until their
+    deadline, and the 17th refused, again and again."""
+    body = tool_call("hold", {})
+    await asyncio.gather(*(loop_posts(url, key, body, **modern("hold")) for _ in range(17)))
+
+
 ATTACKS: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
     ("2,500 object tags (quadratic uniqueItems)", quadratic_tags),
     ("4 MB bodies of a million samples", huge_body),
@@ -217,10 +266,12 @@ ATTACKS: list[tuple[str, Callable[[str, str], Awaitable[None]]]] = [
     ("8 searches at once, 17 prefix words over 100 long documents", prefix_word_searches),
     ("8 corpus_add calls of 50 KB at once", concurrent_writes),
     ("8 clients hanging up 50 ms into a corpus_add", hang_ups),
+    ("a flood of calls over the per-second limit", call_flood),
+    ("a client holding its in-flight limit", held_in_flight),
 ]
 
 
-async def measure(calls: int) -> None:
+async def measure(calls: int, only: str = "") -> None:
     from mcp_service import MCPService
     from mcp_service.config import Settings
     from mcp_service.limits import Limits
@@ -231,6 +282,7 @@ async def measure(calls: int) -> None:
     await service.initialize()
     victim = (await service.register_client("victim", "admin")).api_key
     abuser = await service.register_client("abuser", "basic")
+    flooder = (await service.register_client("flooder", "readonly")).api_key
     await service.shutdown()
     # The abuser's own documents (a search reads only its caller's corpus), added once.
     writer = MCPService(Settings(database_url=url, limits=Limits.off()))
@@ -252,7 +304,10 @@ async def measure(calls: int) -> None:
         row("victim echo p50, no attack", f"{p50 * 1000:.2f} ms", "-", "-", "1.00x")
         row("victim echo p99, no attack", f"{p99 * 1000:.2f} ms", "-", "-", "1.00x")
         for name, attack in ATTACKS:
-            task = asyncio.create_task(attack(mcp_url, abuser.api_key))
+            if only not in name:
+                continue
+            key = flooder if attack is call_flood else abuser.api_key
+            task = asyncio.create_task(attack(mcp_url, key))
             await asyncio.sleep(0.5)  # the attack is under way
             under = await victim_latencies(mcp_url, victim, calls)
             task.cancel()
@@ -276,7 +331,8 @@ async def measure(calls: int) -> None:
     finally:
         proc.terminate()
         await proc.wait()
-    await shutdown_rows(url, work)
+    if not only:
+        await shutdown_rows(url, work)
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -320,9 +376,12 @@ async def shutdown_rows(url: str, work: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--attack", default="", help="only the attacks whose name contains this (no shutdown row)"
+    )
     args = parser.parse_args(argv)
     header()
-    asyncio.run(measure(args.calls))
+    asyncio.run(measure(args.calls, args.attack))
 
 
 if __name__ == "__main__":
