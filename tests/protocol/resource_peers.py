@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx2
 from mcp import Client
 from mcp.client.session import MessageHandlerFnT
+from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp.types import (
     ResourceListChangedNotification,
@@ -45,7 +47,7 @@ class Heard:
     async def exactly(self, expected: Sequence[str]) -> None:
         """Wait until `expected` was heard, and check nothing else was."""
         await until(lambda: len(self.items) >= len(expected), f"{list(expected)} to be heard")
-        assert self.items == list(expected)
+        assert self.items == list(expected), self.items
 
 
 @asynccontextmanager
@@ -95,3 +97,20 @@ async def echo(client: Client, message: str) -> str:
     execution_id = meta["mcp-service/execution_id"]
     assert isinstance(execution_id, str)
     return execution_id
+
+
+@asynccontextmanager
+async def http_peer(
+    url: str, key: str, mode: str, heard: Heard | None = None
+) -> AsyncIterator[Client]:
+    """The SDK client over streamable HTTP, its change notifications (handshake) in `heard`."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
+        client = Client(
+            streamable_http_client(url, http_client=http),
+            mode=mode,
+            message_handler=heard.handler() if heard is not None else None,
+            read_timeout_seconds=60,
+        )
+        async with client:
+            yield client
