@@ -50,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The suite's database, like the service's: the flag, else the environment, else
     # (in Run) a fresh SQLite file per run.
     database_url = options.database_url or os.environ.get("MCP_DATABASE_URL") or None
-    options = dataclasses.replace(options, database_url=database_url)
+    # The live feed's Redis, like the service's: the flag, else the environment.
+    redis_url = options.redis_url or os.environ.get("MCP_REDIS_URL", "").strip() or None
+    options = dataclasses.replace(options, database_url=database_url, redis_url=redis_url)
     if options.monitor:
         return monitor(options)
     if options.watch and (options.ci or not sys.stdout.isatty()):
@@ -78,7 +80,7 @@ def monitor(options: Options) -> int:
     if not sys.stdout.isatty():
         print("mcp-dashboard: error: --monitor needs a terminal", file=sys.stderr)
         return 2
-    MonitorApp(url).run()
+    MonitorApp(url, redis_url=options.redis_url).run()
     return 0
 
 

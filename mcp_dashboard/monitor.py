@@ -5,7 +5,9 @@ connect, sessions open and close, and tool calls land as they happen, on a
 SQLite file or a PostgreSQL database alike: calls per second and error rate per
 tool over the last minute, pages through tables larger than one read (PgUp/PgDn),
 and Enter on a row for all of it (an execution's arguments and result, a
-session's calls, a client's sessions).
+session's calls, a client's sessions). With the live feed (`--redis-url`, or a
+PostgreSQL database's own notifications) a committed row shows at once, not at
+the next poll (widgets/live_tables.py).
 """
 
 from __future__ import annotations
@@ -35,16 +37,29 @@ class MonitorApp(App[int]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, database: str | Path, *, row_limit: int = DEFAULT_ROW_LIMIT) -> None:
-        """`database`: the service's URL, or a SQLite file's path."""
+    def __init__(
+        self,
+        database: str | Path,
+        *,
+        row_limit: int = DEFAULT_ROW_LIMIT,
+        redis_url: str | None = None,
+    ) -> None:
+        """`database`: the service's URL, or a SQLite file's path; `redis_url`: the live
+        feed's Redis (None: PostgreSQL's notifications, or polling)."""
         super().__init__()
         self.database = database
+        self.redis_url = redis_url
         self.row_limit = row_limit
         self.source = describe(database)
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]Monitoring[/b] {escape(self.source)}", id="monitor-title")
-        yield LiveTables(id="live-tables", show_rates=True, row_limit=self.row_limit)
+        yield LiveTables(
+            id="live-tables",
+            show_rates=True,
+            row_limit=self.row_limit,
+            redis_url=self.redis_url,
+        )
         yield Footer()
 
     def on_mount(self) -> None:

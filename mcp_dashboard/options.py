@@ -103,6 +103,7 @@ class Options:
     json_report: Path | None = None
     junit_xml: Path | None = None
     database_url: str | None = None
+    redis_url: str | None = None  # the live feed's Redis (--redis-url, else $MCP_REDIS_URL)
     history: Path | None = None
     color: bool | None = None  # pytest's --color: yes/no; None: when stdout is a terminal
 
@@ -166,6 +167,13 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         help="MCP_DATABASE_URL for the tests (default: $MCP_DATABASE_URL, else a new SQLite "
         "file per run); a SQLite file or PostgreSQL shows live tables",
     )
+    parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="the live feed: the tables read again as soon as the service announces a commit "
+        "on this Redis (default: $MCP_REDIS_URL; without one, PostgreSQL's own notifications; "
+        "else polling twice a second)",
+    )
     parser.add_argument("--history", type=Path, metavar="FILE", help="run history SQLite file")
     pytest_group = parser.add_argument_group(
         "pytest's own options",
@@ -190,6 +198,7 @@ _OURS = {
     "--json-report": 1,
     "--junit-xml": 1,
     "--database-url": 1,
+    "--redis-url": 1,
     "--history": 1,
     "--version": 0,
     "-h": 0,
@@ -278,6 +287,7 @@ def parse(argv: Sequence[str], *, version: str = "") -> Options:
         json_report=args.json_report,
         junit_xml=args.junit_xml,
         database_url=args.database_url,
+        redis_url=args.redis_url,
         history=args.history,
         color=split.color,
     )

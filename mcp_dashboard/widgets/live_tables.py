@@ -23,6 +23,13 @@ only the rows made in its trace, and a line above them says so (`this_test`, tog
 the app's key, shows every row again), and each table gains a "test" column: the test
 whose trace made the row (`trace_names`; a trace of no known test shows its short id).
 Rows without trace ids: no line, no filter, no column.
+
+The live feed (change_feed.py): with a Redis URL, or on PostgreSQL, a notice of a
+committed change makes the tables read again at once, not at the next poll; the
+status line says which feed is followed (`live: redis`, `live: postgresql`) or that
+it dropped and the tables are polling. Reads are coalesced: one in flight, at most
+one more queued, however many notices arrive. Polling goes on under the feed, so
+a change no feed announces (a service without `MCP_REDIS_URL` on SQLite) still shows.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
 
+from mcp_dashboard.change_feed import NO_FEED, FeedState, choose_feed, follow
 from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT, DatabaseView, Snapshot
 from mcp_dashboard.db_views.factory import UnsupportedDatabase, open_view
 from mcp_dashboard.db_views.queries import Detail, Table, ToolRate, short_id, truncate
@@ -78,13 +87,22 @@ class LiveTables(Vertical):
         quiet_when_absent: bool = False,
         show_rates: bool = False,
         row_limit: int = DEFAULT_ROW_LIMIT,
+        redis_url: str | None = None,
     ) -> None:
+        """`redis_url`: the live feed's Redis (None: PostgreSQL's own, else polling only)."""
         super().__init__(id=id)
+        self.redis_url = redis_url
+        self.feed = NO_FEED
+        self.feed_notices = 0  # notices heard so far (tests and benchmarks wait on it)
+        self._reading: Worker[None] | None = None  # the read in flight
+        self._queued: tuple[bool, bool] | None = None  # the next read's (force, rates)
+        self._status_tail = ""
         self.row_limit = row_limit
         self.quiet_when_absent = quiet_when_absent
         self.show_rates = show_rates
         self.polls = 0  # polls answered so far (tests wait on it instead of on the clock)
         self._status_markup = ""
+        self._status_body = ""
         self._turning: dict[str, int] = {}  # the direction of a page being turned, by table
         self._view: DatabaseView | None = None
         self._followed: str | Path | None = None
@@ -124,6 +142,7 @@ class LiveTables(Vertical):
         if self._view is not None:
             self._view.close()
         self._view, self._followed = None, database
+        self._follow_feed(None)
         self._shown = self._fault_notified = self.traced = False
         self.last_snapshot = None
         self._scope()
@@ -144,6 +163,7 @@ class LiveTables(Vertical):
             status.add_class("error")
             return
         self._view.only_trace(self.trace_shown)
+        self._follow_feed(database)
         self.poll()
 
     # -- one test's rows ---------------------------------------------------------
@@ -188,9 +208,55 @@ class LiveTables(Vertical):
             line.update("[b]All rows[/b]  [dim]select a test to see only its rows[/]")
 
     def poll(self, *, force: bool = False) -> None:
-        if self._view is not None:
-            rates = self.show_rates and self.polls % RATES_EVERY == 0
-            self._poll(self._view, force or rates, rates)
+        """Read the tables: now, or right after the read in flight (requests fold into one)."""
+        if self._view is None:
+            return
+        rates = self.show_rates and self.polls % RATES_EVERY == 0
+        if self._reading:
+            queued_force, queued_rates = self._queued or (False, False)
+            self._queued = (queued_force or force or rates, queued_rates or rates)
+            return
+        self._reading = self._poll(self._view, force or rates, rates)
+
+    def _read_ended(self, read: Worker[None]) -> None:
+        if read is not self._reading:
+            return  # already ended (it landed, then its worker stopped)
+        self._reading = None
+        queued, self._queued = self._queued, None
+        if queued is not None and self._view is not None:
+            self._reading = self._poll(self._view, *queued)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A read that died without landing (cancelled, or the app closing) frees the slot."""
+        if event.worker.group == "tables" and event.state in (
+            WorkerState.CANCELLED,
+            WorkerState.ERROR,
+        ):
+            self._read_ended(event.worker)
+
+    # -- the live feed -----------------------------------------------------------
+
+    def _follow_feed(self, database: str | Path | None) -> None:
+        """Follow the feed of `database`'s changes (None: stop following any)."""
+        feed = None if database is None else choose_feed(database, self.redis_url)
+        self._feed_state(NO_FEED)
+        if feed is not None:
+            self.run_worker(
+                follow(feed, self._feed_notice, self._feed_state),
+                group="feed",
+                exclusive=True,  # the previous database's feed stops
+                exit_on_error=False,
+            )
+        else:
+            self.workers.cancel_group(self, "feed")
+
+    def _feed_notice(self) -> None:
+        self.feed_notices += 1
+        self.poll()
+
+    def _feed_state(self, state: FeedState) -> None:
+        self.feed = state
+        self._status(self._status_body, self._status_tail)
 
     @property
     def view(self) -> DatabaseView | None:
@@ -202,10 +268,24 @@ class LiveTables(Vertical):
             snapshot = view.poll(force=force, rates=rates)
         except Exception as exc:  # a bug, not a fault of the database: say so, keep going
             snapshot = Snapshot(error=f"Cannot read {view.source}: {type(exc).__name__}: {exc}")
-        self.app.call_from_thread(self.apply, view, snapshot)
+        self.app.call_from_thread(self._landed, get_current_worker(), view, snapshot)
 
-    def _status(self, markup: str) -> None:
-        """Update the status line only when its words change: each update is a layout."""
+    def _landed(self, read: Worker[None], view: DatabaseView, snapshot: Snapshot | None) -> None:
+        try:
+            self.apply(view, snapshot)
+        finally:
+            self._read_ended(read)
+
+    def _status(self, body: str, tail: str = "") -> None:
+        """Update the status line only when its words change: each update is a layout.
+
+        The line is `body`, the feed's state, then `tail` (the database's name)."""
+        self._status_body, self._status_tail = body, tail
+        feed = self.feed.label
+        if feed:
+            style = "green" if self.feed.following else "yellow"
+            feed = f"[{style}]{escape(feed)}[/]"
+        markup = "  ".join(part for part in (body, feed, tail) if part)
         if markup != self._status_markup:
             self._status_markup = markup
             self.query_one("#tables-status", Static).update(markup)
@@ -261,7 +341,7 @@ class LiveTables(Vertical):
             assert table is not None
             self._apply_table(self.query_one(f"#table-{name}", PagedTable), table)
             parts.append(_count(table))
-        self._status(" · ".join(parts) + f"  [dim]{escape(view.source)}[/]")
+        self._status(" · ".join(parts), f"[dim]{escape(view.source)}[/]")
         self._rates(snapshot.tools)
 
     def _rates(self, tools: tuple[ToolRate, ...] | None) -> None:
