@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mcp_service.failures import describe_failure
-
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -163,7 +161,7 @@ class RedisChangeBus:
         try:
             await self._redis.publish(CHANNEL, encode(changes))
         except Exception as exc:
-            log.warning("announcing %d changes failed: %s", len(changes), describe_failure(exc))
+            log.warning("announcing %d changes failed: %s", len(changes), type(exc).__name__)
 
     def subscribe(self, client_id: str, listener: Listener) -> Callable[[], None]:
         return self._fanout.subscribe(client_id, listener)
@@ -179,7 +177,7 @@ class RedisChangeBus:
                 raise
             except Exception as exc:
                 # redis-py subscribes again on the next read once Redis answers.
-                log.warning("receiving changes from Redis failed: %s", describe_failure(exc))
+                log.warning("receiving changes from Redis failed: %s", type(exc).__name__)
                 await asyncio.sleep(_RECONNECT_S)
                 continue
             if message is not None and message.get("type") == "message":
