@@ -36,7 +36,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from mcp_dashboard.db_views.base import DatabaseView, TraceCalls
@@ -53,6 +53,7 @@ from mcp_dashboard.state import RunState, SessionsLeft, reduce, reduce_all
 from mcp_dashboard.status import RunStatus, TestStatus, is_failed, is_final, needs_rerun
 from mcp_dashboard.watch import Request, WatchSession, still_to_rerun
 from mcp_dashboard.widgets.filter_field import FilterField
+from mcp_dashboard.widgets.fitted_footer import FittedFooter
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_dashboard.widgets.pane_grid import PaneGrid, changed_tests
 from mcp_dashboard.widgets.path_pane import GroupLine  # its keys are listed in the help
@@ -67,6 +68,16 @@ FRAME_SECONDS = 1 / 15
 TRACE_CALLS_SECONDS = 1.0  # how often the open timeline reads the run's calls again
 # Absolute, so a subclass defined elsewhere (benchmarks/) finds it too; package data.
 STYLESHEET = Path(__file__).with_name("dashboard.tcss")
+# The keys a narrow footer leaves out first, in this order (`?` lists them all): at 80
+# columns the timeline, the tables' rows and only-failures.
+FOOTER_DROP_FIRST = (
+    "timeline",
+    "toggle_test_rows",
+    "failures_only",
+    "next_failure",
+    "filter",
+    "toggle_watch",
+)
 RERUN_POLICY = (
     "f and a while a run is going: it is cancelled and the new run starts when it has "
     "stopped; while it is finishing: the new run waits for it."
@@ -91,8 +102,8 @@ class DashboardApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Short words for the footer; the help screen (?) shows each tooltip in full.
-        # The footer cuts what does not fit at the end: the keys that find every other
-        # key (?) and end the app come early.
+        # A narrow footer leaves out whole keys, those of FOOTER_DROP_FIRST first, then
+        # from the end: the keys that find every other key (?) and end the app come early.
         Binding(
             "f",
             "rerun_failed",
@@ -226,7 +237,7 @@ class DashboardApp(App[int]):
         yield StatusLine(id="now")
         yield LiveTables(id="tables", quiet_when_absent=True)
         yield TestRows(lambda: self.query_one(LiveTables).view, id="test-rows")
-        yield Footer(compact=True, show_command_palette=False)
+        yield FittedFooter(compact=True, show_command_palette=False, drop_first=FOOTER_DROP_FIRST)
 
     def on_mount(self) -> None:
         self.set_interval(FRAME_SECONDS, self.draw)
