@@ -46,6 +46,10 @@ class SessionClosedError(MCPServiceError):
     code = "session_closed"
 
 
+class SessionExpiredError(SessionClosedError):
+    """The session's liveness key (Redis) expired: idle past its timeout."""
+
+
 class ToolExecutionError(MCPServiceError):
     code = "tool_error"
 
@@ -77,8 +81,9 @@ class DatabaseUnavailableError(MCPServiceError):
     code = "database_unavailable"
 
 
-class LimitsUnavailableError(MCPServiceError):
-    """The shared limits (Redis) cannot be checked: the call is refused, never let through
-    unlimited, or one client could starve the others while Redis is away."""
+class RedisUnavailableError(MCPServiceError):
+    """MCP_REDIS_URL's Redis does not answer. At start the service stops; later a call is
+    refused rather than let through unlimited (one client could starve the others), and a
+    session is not opened that nothing could keep alive."""
 
-    code = "limits_unavailable"
+    code = "redis_unavailable"

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
@@ -187,8 +187,9 @@ class CallLimiter:
         self.limits = limits
         self._budgets: dict[str, _Budget] = {}
 
-    async def admit(self, client_id: str, tier: str) -> None:
-        """Count a call in (its ticket is None) or raise RateLimitedError."""
+    async def admit(self, client_id: str, tier: str, session_id: str | None = None) -> None:
+        """Count a call in (its ticket is None) or raise RateLimitedError. Sessions live by
+        their rows' deadlines here (`session_id` matters only with Redis)."""
         limits = self.limits.of(tier)
         if not self.limits.enabled:
             return
@@ -219,6 +220,7 @@ class CallLimiter:
         budget.in_flight += 1
 
     def release(self, client_id: str, ticket: object = None) -> None:
+        """Give the call's place back, at once (nothing to await)."""
         budget = self._budgets.get(client_id)
         if budget is not None and budget.in_flight > 0:
             budget.in_flight -= 1
@@ -233,12 +235,14 @@ class CallAdmission(Protocol):
     """Where a client's calls per second and calls in flight are counted: this process
     (`CallLimiter`) or Redis, shared by every process (`shared_limits.RedisCallLimiter`)."""
 
-    async def admit(self, client_id: str, tier: str) -> Any:
-        """Count a call in and return its ticket, or raise RateLimitedError."""
+    async def admit(self, client_id: str, tier: str, session_id: str | None = None) -> Any:
+        """Count a call in and return its ticket, or raise RateLimitedError; with the live
+        `session_id` of the caller, SessionExpiredError when it expired (Redis keeps it)."""
         ...
 
-    def release(self, client_id: str, ticket: Any) -> None:
-        """Give back the place of the call `admit` returned `ticket` for."""
+    def release(self, client_id: str, ticket: Any) -> Awaitable[None] | None:
+        """Give back the place of the call `admit` returned `ticket` for; what to await
+        until it is back, if anything."""
         ...
 
 

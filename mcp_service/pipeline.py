@@ -41,12 +41,13 @@ from sqlalchemy.orm import Session as OrmSession
 from mcp_service.db import Database
 from mcp_service.deadlines import CURRENT, Deadline
 from mcp_service.errors import (
-    LimitsUnavailableError,
     MCPServiceError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    RedisUnavailableError,
     SessionClosedError,
+    SessionExpiredError,
     ToolExecutionError,
     ToolTimeoutError,
     ValidationError,
@@ -250,18 +251,26 @@ class ToolPipeline:
                 raise NotFoundError(f"client {client_id!r} not found")
             call = _Call(caller, name, span)
             deadline = Deadline.after(self.timeout if timeout is None else timeout)
+            live = call.session_id if call.session_open else None
             try:
-                ticket = await self.limiter.admit(caller.client_id, caller.tier)
+                ticket = await self.limiter.admit(caller.client_id, caller.tier, live)
             except RateLimitedError as exc:
                 await self._refuse(call, arguments, ExecutionStatus.RATE_LIMITED, exc)
-            except LimitsUnavailableError as exc:
+            except SessionExpiredError as exc:
+                assert live is not None
+                await self._services.sessions.mark_expired(live)
+                call.session_open = False  # not counted against it: it is over
+                await self._refuse(call, arguments, ExecutionStatus.DENIED, exc)
+            except RedisUnavailableError as exc:
                 await self._refuse(call, arguments, ExecutionStatus.ERROR, exc)
             try:
                 return await self._admitted(
                     call, caller, session_id, tool_name, arguments, deadline, reporter
                 )
             finally:
-                self.limiter.release(caller.client_id, ticket)
+                released = self.limiter.release(caller.client_id, ticket)
+                if released is not None:  # shielded: cancelled here, it still completes
+                    await asyncio.shield(released)
 
     async def _admitted(
         self,

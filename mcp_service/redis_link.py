@@ -12,16 +12,10 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mcp_service.errors import ValidationError
+from mcp_service.errors import RedisUnavailableError
 
 # A call must not hang on a Redis that stopped answering: its check fails instead.
 SOCKET_TIMEOUT_S = 2.0
-
-
-class RedisUnavailableError(ValidationError):
-    """MCP_REDIS_URL names a Redis that does not answer (or is not a Redis URL)."""
-
-    code = "redis_unavailable"
 
 
 def shown_url(url: str) -> str:

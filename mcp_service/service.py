@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from mcp_service.change_feed import ChangeFeed
+    from mcp_service.session_liveness import SessionLiveness
     from mcp_service.shared_limits import RedisCallLimiter
 
 SERVER_NAME = "mcp-service"
@@ -62,6 +63,7 @@ class MCPService:
         self._redis: Redis | None = None
         self.shared_limiter: RedisCallLimiter | None = None
         self._feed: ChangeFeed | None = None
+        self._liveness: SessionLiveness | None = None
         # Who is told of committed changes to a client's resources (Redis when configured).
         self.changes: ChangeBus = LocalChangeBus()
         self._resources: ResourceReader | None = None
@@ -98,7 +100,7 @@ class MCPService:
                 db.identity.on_lost.extend(self._on_database_lost)
             self._db = db
             self._clients = ClientRegistry(db, self.hasher)
-            self._sessions = SessionStore(db, self.settings.session_idle_timeout)
+            self._sessions = SessionStore(db, self.settings.session_idle_timeout, self._liveness)
             self._pipeline = ToolPipeline(db, self.tools, self.settings.tool_timeout, self)
             self._pipeline.recorder.on_committed = self._announce_calls
             self._resources = ResourceReader(db)
@@ -108,6 +110,7 @@ class MCPService:
         # Imported only when configured: a service without Redis never loads the client.
         from mcp_service.change_feed import ChangeFeed
         from mcp_service.redis_link import connect
+        from mcp_service.session_liveness import SessionLiveness
         from mcp_service.shared_limits import RedisCallLimiter
 
         self._redis = await connect(url)
@@ -115,6 +118,7 @@ class MCPService:
             self.settings.limits, self._redis, self.settings.tool_timeout
         )
         self._feed = ChangeFeed(self._redis)
+        self._liveness = SessionLiveness(self._redis)
         from mcp_service.change_bus import RedisChangeBus
 
         self.changes = RedisChangeBus(await connect(url))
@@ -161,7 +165,7 @@ class MCPService:
             await self._feed.flush()
         if self._redis is not None:
             await self._redis.aclose()
-        self._redis = self.shared_limiter = self._feed = None
+        self._redis = self.shared_limiter = self._feed = self._liveness = None
 
     async def _close_opened_sessions(self) -> None:
         """Close this process's sessions; a database that fails now is logged, not raised:

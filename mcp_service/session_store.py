@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_service.db import Database
@@ -15,21 +15,36 @@ from mcp_service.snapshots import SessionInfo
 from mcp_service.tracing import current_ids
 from mcp_service.validation import clean_duration, clean_metadata, require_row_id
 
+if TYPE_CHECKING:  # Redis is loaded only when configured (service.py)
+    from mcp_service.session_liveness import SessionLiveness
+
 OPEN = SessionStatus.OPEN.value
 
 
 class SessionStore:
-    def __init__(self, db: Database, idle_timeout: float) -> None:
+    def __init__(
+        self, db: Database, idle_timeout: float, liveness: SessionLiveness | None = None
+    ) -> None:
         self._db = db
         self.idle_timeout = idle_timeout
-        # Sessions this process opened: shutdown closes these, never another process's.
-        self._opened: set[str] = set()
+        # With Redis a session lives as long as its key there (session_liveness.py).
+        self._liveness = liveness
+        # Sessions this process opened, with their clients: shutdown closes these, never
+        # another process's.
+        self._opened: dict[str, str] = {}
 
     async def create(self, client_id: str, metadata: object = None) -> SessionInfo:
         clean_meta = clean_metadata(metadata)
         require_row_id(client_id, "client")
         row = await self._db.transaction(_insert, client_id, clean_meta, self.idle_timeout)
-        self._opened.add(row.id)
+        if self._liveness is not None:
+            try:
+                await self._liveness.opened(client_id, row.id, self.idle_timeout)
+            except BaseException:
+                # A session nobody can keep alive is not opened: its row says so.
+                await self._db.transaction(_end, [row.id], SessionStatus.CLOSED.value)
+                raise
+        self._opened[row.id] = client_id
         return SessionInfo.from_row(row)
 
     async def get(self, session_id: str) -> SessionInfo:
@@ -48,20 +63,26 @@ class SessionStore:
     async def close(self, session_id: str) -> bool:
         """Close a session; True if this call closed it, False if it was already over."""
         require_row_id(session_id, "session")
-        self._opened.discard(session_id)
-        return await self._db.transaction(_close, session_id)
+        self._opened.pop(session_id, None)
+        closed, client_id = await self._db.transaction(_close, session_id)
+        if closed and self._liveness is not None:
+            await self._liveness.closed([(client_id, session_id)])
+        return closed
 
     async def close_opened(self) -> int:
         """Close every still-open session this process opened; returns how many."""
-        ids, self._opened = list(self._opened), set()
-        if not ids:
+        opened, self._opened = self._opened, {}
+        if not opened:
             return 0
-        statement = (
-            update(Session)
-            .where(Session.id.in_(ids), Session.status == OPEN)
-            .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
-        )
-        return await self._db.transaction(_rowcount, statement)
+        closed = await self._db.transaction(_end, list(opened), SessionStatus.CLOSED.value)
+        if self._liveness is not None:
+            await self._liveness.closed([(opened[sid], sid) for sid in closed])
+        return len(closed)
+
+    async def mark_expired(self, session_id: str) -> None:
+        """A call found the session's key gone (Redis): its row says expired from now on."""
+        self._opened.pop(session_id, None)
+        await self._db.transaction(_end, [session_id], SessionStatus.EXPIRED.value)
 
     async def expire_idle(self, idle_timeout: float | None = None) -> list[str]:
         """Mark sessions idle past their timeout expired; returns exactly the ids expired.
@@ -71,6 +92,8 @@ class SessionStore:
         `idle_timeout` applies that timeout to every open session instead.
         """
         now = utcnow()
+        if idle_timeout is None and self._liveness is not None:
+            return await self._expire_gone()
         if idle_timeout is None:
             over = Session.idle_deadline < now.timestamp()
         else:
@@ -83,6 +106,22 @@ class SessionStore:
             .returning(Session.id)
         )
         return sorted(await self._db.transaction(_scalars, statement))
+
+    async def _expire_gone(self) -> list[str]:
+        """With Redis: mark the open sessions whose keys expired (every process agrees)."""
+        async with self._db.read() as db:
+            rows = (
+                await db.execute(
+                    select(Session.client_id, Session.id).where(Session.status == OPEN)
+                )
+            ).all()
+        assert self._liveness is not None
+        gone = await self._liveness.gone([(cid, sid) for cid, sid in rows])
+        if not gone:
+            return []
+        for sid in gone:
+            self._opened.pop(sid, None)
+        return sorted(await self._db.transaction(_end, gone, SessionStatus.EXPIRED.value))
 
     async def count_open(self) -> int:
         async with self._db.read() as db:
@@ -145,23 +184,35 @@ async def _count_request(db: AsyncSession, session_id: str) -> SessionInfo:
     return SessionInfo.from_row(row)
 
 
-async def _close(db: AsyncSession, session_id: str) -> bool:
+async def _close(db: AsyncSession, session_id: str) -> tuple[bool, str]:
+    """(whether this closed it, its client's id)."""
     statement = (
         update(Session)
         .where(Session.id == session_id, Session.status == OPEN)
         .values(status=SessionStatus.CLOSED.value, closed_at=utcnow())
+        .returning(Session.client_id)
     )
-    if await _rowcount(db, statement) == 1:
-        return True
-    if await db.get(Session, session_id) is None:
+    client_id = await db.scalar(statement)
+    if client_id is not None:
+        return True, client_id
+    existing = await db.get(Session, session_id)
+    if existing is None:
         raise NotFoundError(f"session {session_id!r} not found")
-    return False
+    return False, existing.client_id
 
 
-async def _rowcount(db: AsyncSession, statement: Any) -> int:
-    # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as any Result.
-    result = cast(CursorResult[Any], await db.execute(statement))
-    return int(result.rowcount)
+async def _end(db: AsyncSession, ids: list[str], status: str) -> list[str]:
+    """Give the still-open sessions among `ids` their final status; the ids it ended."""
+    ended: list[str] = []
+    for start in range(0, len(ids), 500):
+        statement = (
+            update(Session)
+            .where(Session.id.in_(ids[start : start + 500]), Session.status == OPEN)
+            .values(status=status, closed_at=utcnow())
+            .returning(Session.id)
+        )
+        ended += await _scalars(db, statement)
+    return ended
 
 
 async def _scalars(db: AsyncSession, statement: Any) -> list[Any]:

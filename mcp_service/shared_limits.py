@@ -12,7 +12,7 @@ one Lua script admits a call atomically (Redis runs a script alone):
   a lost connection) lapses by itself at the call's deadline plus a grace,
   instead of holding the client's place forever.
 
-A Redis that cannot be reached fails the call (`LimitsUnavailableError`): a
+A Redis that cannot be reached fails the call (`RedisUnavailableError`): a
 limit that silently stopped applying would let one client starve the others.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mcp_service.errors import LimitsUnavailableError, RateLimitedError
+from mcp_service.errors import RateLimitedError, RedisUnavailableError, SessionExpiredError
 from mcp_service.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,24 @@ KEY_PREFIX = "mcp-service"
 # A ticket of a call whose server died lapses this long after the call's deadline.
 TICKET_GRACE_S = 30.0
 
-# KEYS: the bucket hash, the in-flight sorted set.
-# ARGV: calls per second, burst, in-flight limit, ticket, ticket lifetime (ms).
-# Returns {0} admitted, {1, in flight} over the in-flight limit, {2, "seconds"} over the rate.
-# Fractions travel as strings: Redis turns a Lua number into an integer.
+# KEYS: the bucket hash, the in-flight sorted set, and the session's key (session_liveness.py)
+# when the call names a live session of its caller.
+# ARGV: calls per second, burst, in-flight limit, ticket, ticket lifetime (ms), "1" when the
+# limits apply.
+# Returns {0} admitted, {1, in flight} over the in-flight limit, {2, "seconds"} over the rate,
+# {3} the session's key is gone (it expired). Fractions travel as strings: Redis turns a Lua
+# number into an integer.
 _ADMIT = """
+if #KEYS == 3 then
+  local ttl = redis.call('GET', KEYS[3])
+  if not ttl then
+    return {3}
+  end
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+if ARGV[6] ~= '1' then
+  return {0}
+end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -68,14 +81,26 @@ return {0}
 """
 
 
+def client_tag(client_id: str) -> str:
+    """The prefix of a client's keys: one hash tag, so they live on one Redis Cluster node."""
+    return f"{KEY_PREFIX}:{{{client_id}}}"
+
+
+def session_key(client_id: str, session_id: str) -> str:
+    """An open session's liveness key (session_liveness.py), under its client's hash tag so
+    the call's one script can refresh it beside the client's limits."""
+    return f"{client_tag(client_id)}:session:{session_id}"
+
+
 def _keys(client_id: str) -> tuple[str, str]:
-    # One hash tag per client: both keys live on one node of a Redis Cluster.
-    tag = f"{KEY_PREFIX}:{{{client_id}}}"
+    tag = client_tag(client_id)
     return f"{tag}:bucket", f"{tag}:in-flight"
 
 
 class RedisCallLimiter:
-    """`CallLimiter`'s two limits, shared by every process using the same Redis."""
+    """`CallLimiter`'s two limits, shared by every process using the same Redis; and the
+    call's session kept alive (session_liveness.py), in the same round trip.
+    """
 
     def __init__(
         self, limits: Limits, redis: Redis, call_timeout: float, grace: float = TICKET_GRACE_S
@@ -86,29 +111,35 @@ class RedisCallLimiter:
         self._ticket_ms = max(1, int((call_timeout + grace) * 1000))
         self._releases: set[asyncio.Task[Any]] = set()
 
-    async def admit(self, client_id: str, tier: str) -> str | None:
-        """Count a call in and return its ticket (pass it to `release`), or raise
-        RateLimitedError; None when limits are off."""
-        if not self.limits.enabled:
-            return None
+    async def admit(self, client_id: str, tier: str, session_id: str | None = None) -> str | None:
+        """Count a call in and return its ticket (pass it to `release`; None when limits
+        are off), or raise RateLimitedError. With `session_id` (a live session of the
+        caller's), refresh its key, or raise SessionExpiredError when it has expired."""
         limits = self.limits.of(tier)
-        ticket = uuid.uuid4().hex
-        bucket, in_flight = _keys(client_id)
+        ticket = uuid.uuid4().hex if self.limits.enabled else None
+        keys = list(_keys(client_id))
+        if session_id is not None:
+            keys.append(session_key(client_id, session_id))
         try:
             answer = await self._admit(
-                keys=[bucket, in_flight],
+                keys=keys,
                 args=[
                     repr(limits.calls_per_second),
-                    limits.burst,
-                    limits.in_flight,
-                    ticket,
+                    min(limits.burst, 2**31),
+                    min(limits.in_flight, 2**31),
+                    ticket or "",
                     self._ticket_ms,
+                    "1" if self.limits.enabled else "0",
                 ],
             )
         except RedisError as exc:
             log.error("Redis did not answer a limit check: %s", type(exc).__name__)
-            raise LimitsUnavailableError("the per-client limits cannot be checked now") from None
+            raise RedisUnavailableError(
+                "the per-client limits cannot be checked now (Redis does not answer)"
+            ) from None
         verdict = int(answer[0])
+        if verdict == 3:
+            raise SessionExpiredError(f"session {session_id} expired")
         if verdict == 1:
             raise RateLimitedError(
                 f"client {client_id} has {int(answer[1])} calls in flight; "
@@ -123,13 +154,15 @@ class RedisCallLimiter:
             )
         return ticket
 
-    def release(self, client_id: str, ticket: str | None) -> None:
-        """Give the call's place back; in a task of its own, so a cancelled call still does."""
+    def release(self, client_id: str, ticket: str | None) -> asyncio.Task[None] | None:
+        """Give the call's place back, in a task of its own so that a cancelled call still
+        does; await it (the pipeline does) so the client's next call finds its place free."""
         if ticket is None:
-            return
+            return None
         task = asyncio.get_running_loop().create_task(self._release(client_id, ticket))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
+        return task
 
     async def _release(self, client_id: str, ticket: str) -> None:
         try:

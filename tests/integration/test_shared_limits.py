@@ -23,10 +23,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService
-from mcp_service.errors import LimitsUnavailableError, RateLimitedError
+from mcp_service.errors import RateLimitedError, RedisUnavailableError
 from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
 from mcp_service.permissions import Permission
-from mcp_service.redis_link import RedisUnavailableError
 from mcp_service.shared_limits import RedisCallLimiter
 from mcp_service.tools import Tool, ToolContext, default_registry
 from tests.integration.conftest import fetch_all, make_settings
@@ -181,14 +180,17 @@ async def test_calls_are_refused_with_a_row_while_redis_is_away(
             session = (await service.create_session(cid)).session_id
             await service.execute_tool(session, "echo", {"message": "up"}, client_id=cid)
             redis_server.close()  # the Redis stops; the service runs on
-            with pytest.raises(LimitsUnavailableError) as refused:
+            with pytest.raises(RedisUnavailableError) as refused:
                 await service.execute_tool(session, "echo", {"message": "down"}, client_id=cid)
         finally:
             await service.shutdown()
-    assert refused.value.message == "the per-client limits cannot be checked now"
+    assert (
+        refused.value.message
+        == "the per-client limits cannot be checked now (Redis does not answer)"
+    )
     assert refused.value.execution_id is not None
     assert await statuses(raw_db, cid) == ["error", "success"]
-    step("Redis stopped: the next call is refused (limits_unavailable) and recorded")
+    step("Redis stopped: the next call is refused (redis_unavailable) and recorded")
 
 
 async def test_an_unreachable_redis_stops_the_service_at_start_without_its_password(
