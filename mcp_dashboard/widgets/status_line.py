@@ -30,8 +30,8 @@ def running_line(state: RunState, now: float, width: int) -> Text:
         left = len(running) - index - 1
         more = f" · +{left} more" if left else ""
         room = width - line.cell_len - (3 if index else 0) - len(more)
-        if room < 12:
-            line.append(f"+{len(running) - index} more", style="dim")
+        if room < 12:  # the part before kept room for this
+            line.append(f" · +{len(running) - index} more", style="dim")
             break
         if index:
             line.append(" · ", style="dim")
