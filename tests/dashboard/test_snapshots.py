@@ -76,6 +76,27 @@ def test_failure_detail_screen(snap_compare: SnapCompare, tmp_path: Path) -> Non
     assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=open_failure)
 
 
+def test_a_module_tests_detail_says_module(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """A test with no critical_path marker is grouped by its module: its detail says
+    "module: tests/test_f.py:1", not "critical path: tests/test_f.py"."""
+    plain: list[Event] = [
+        start(1.0),
+        collected(("test_plain", "tests/test_f.py")),
+        began("test_plain"),
+        *phases("test_plain"),
+        finish(0, t=1.3),
+    ]
+
+    async def open_it(pilot: Pilot[Any]) -> None:
+        await showing(plain)(pilot)
+        app = pilot.app
+        assert isinstance(app, DashboardApp)
+        app.open_test("tests/test_f.py::test_plain")
+        await pilot.pause()
+
+    assert snap_compare(make_app(tmp_path), terminal_size=(100, 16), run_before=open_it)
+
+
 def test_only_failures_filter(snap_compare: SnapCompare, tmp_path: Path) -> None:
     async def only_failures(pilot: Pilot[Any]) -> None:
         await showing(events())(pilot)
