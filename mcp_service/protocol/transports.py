@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from mcp_service import span_export
 from mcp_service.protocol.auth import ServiceTokenVerifier, StartupError, authenticate_stdio
 from mcp_service.protocol.log_hygiene import quiet_loop_errors
-from mcp_service.protocol.server import build_server
+from mcp_service.protocol.server import ServiceMCPServer, build_server
 from mcp_service.service import MCPService
 from mcp_service.tracing import environment_trace
 
@@ -29,6 +29,13 @@ EXIT_DATABASE_LOST = 3
 
 def _announce(message: str) -> None:
     print(f"mcp-service: {message}", file=sys.stderr, flush=True)
+
+
+def shutting_down(server: ServiceMCPServer) -> None:
+    """Shutdown began: sessions are closed together, and listen streams end now, gracefully
+    (each sends its final result), instead of at uvicorn's graceful-shutdown timeout."""
+    server.router.closing = True
+    server.resources.listen.close()
 
 
 async def serve_stdio(service: MCPService, *, log_level: str = "WARNING") -> None:
@@ -170,7 +177,7 @@ async def serve_http(
     runner = AnnouncingServer(
         config,
         lambda: _announce(f"serving MCP over streamable HTTP at {base}{MCP_PATH}"),
-        on_shutdown=lambda: setattr(server.router, "closing", True),
+        on_shutdown=lambda: shutting_down(server),
     )
     loop = asyncio.get_running_loop()
     quiet_loop_errors(loop)

@@ -10,6 +10,7 @@ listener's own next change, whose notification follows any stray one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -163,3 +164,20 @@ async def test_a_change_through_one_process_reaches_listeners_on_another(
                 await add_document(writer_a, "third", "after unsubscribing")
                 await heard_a.exactly([*AFTER_CORPUS_ADD * 2, DOCUMENTS_URI, LIST_CHANGED])
                 step("legacy: after unsubscribing recent executions, A hears only the documents")
+
+
+async def test_stopping_a_server_ends_its_listen_streams_gracefully(
+    database_url: str, service: MCPService, tmp_path: Path, step: Step
+) -> None:
+    a = await service.register_client("listening at shutdown", "basic")
+    server = start_http_server(database_url, tmp_path / "server.log", **UNLIMITED)
+    async with (
+        http_peer(server.url, a.api_key, "auto") as client,
+        client.listen(resource_subscriptions=WATCHED) as stream,
+    ):
+        code = await asyncio.to_thread(stop, server)
+        # A graceful close ends the loop; a dropped stream would raise SubscriptionLost.
+        events = [event async for event in stream]
+    assert (code, events) == (0, [])
+    assert "graceful shutdown exceeded" not in server.log.read_text()
+    step("SIGTERM with a listen stream open: the stream ends gracefully, the server exits 0")
