@@ -209,6 +209,11 @@ class MCPService:
         return self._require(self._pipeline)
 
     @property
+    def session_liveness(self) -> SessionLiveness | None:
+        """Sessions kept alive and counted in Redis (MCP_REDIS_URL), else None."""
+        return self._liveness
+
+    @property
     def resources(self) -> ResourceReader:
         return self._require(self._resources)
 

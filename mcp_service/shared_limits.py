@@ -35,20 +35,23 @@ KEY_PREFIX = "mcp-service"
 # A ticket of a call whose server died lapses this long after the call's deadline.
 TICKET_GRACE_S = 30.0
 
-# KEYS: the bucket hash, the in-flight sorted set, and the session's key (session_liveness.py)
-# when the call names a live session of its caller.
+# KEYS: the bucket hash, the in-flight sorted set, and when the call names a live session of
+# its caller, the session's key and the client's sorted set of sessions (session_liveness.py).
 # ARGV: calls per second, burst, in-flight limit, ticket, ticket lifetime (ms), "1" when the
 # limits apply.
 # Returns {0} admitted, {1, in flight} over the in-flight limit, {2, "seconds"} over the rate,
 # {3} the session's key is gone (it expired). Fractions travel as strings: Redis turns a Lua
 # number into an integer.
 _ADMIT = """
-if #KEYS == 3 then
+if #KEYS == 4 then
   local ttl = redis.call('GET', KEYS[3])
   if not ttl then
     return {3}
   end
   redis.call('PEXPIRE', KEYS[3], ttl)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  redis.call('ZADD', KEYS[4], 'XX', now + tonumber(ttl), ARGV[7])
 end
 if ARGV[6] ~= '1' then
   return {0}
@@ -92,6 +95,11 @@ def session_key(client_id: str, session_id: str) -> str:
     return f"{client_tag(client_id)}:session:{session_id}"
 
 
+def sessions_key(client_id: str) -> str:
+    """A client's open sessions across processes: a sorted set scored by when each lapses."""
+    return f"{client_tag(client_id)}:sessions"
+
+
 def _keys(client_id: str) -> tuple[str, str]:
     tag = client_tag(client_id)
     return f"{tag}:bucket", f"{tag}:in-flight"
@@ -119,7 +127,7 @@ class RedisCallLimiter:
         ticket = uuid.uuid4().hex if self.limits.enabled else None
         keys = list(_keys(client_id))
         if session_id is not None:
-            keys.append(session_key(client_id, session_id))
+            keys += [session_key(client_id, session_id), sessions_key(client_id)]
         try:
             answer = await self._admit(
                 keys=keys,
@@ -130,6 +138,7 @@ class RedisCallLimiter:
                     ticket or "",
                     self._ticket_ms,
                     "1" if self.limits.enabled else "0",
+                    session_id or "",
                 ],
             )
         except RedisError as exc:

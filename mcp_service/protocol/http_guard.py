@@ -26,16 +26,20 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from mcp_service.errors import RedisUnavailableError
 from mcp_service.failures import describe_failure
 from mcp_service.limits import Limits, TokenBuckets
 from mcp_service.protocol.log_hygiene import RateLimitedLog
 from mcp_service.security import ApiKeyHasher
+
+if TYPE_CHECKING:  # Redis is loaded only when configured
+    from mcp_service.session_liveness import SessionLiveness
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -361,12 +365,15 @@ class SessionAdmission:
         limits: Limits,
         live_sessions: Callable[[str], int],
         tier_of: Callable[[str], str | None],
+        shared: SessionLiveness | None = None,
     ) -> None:
         self.app = app
         self.path = path
         self.limits = limits
         self.live_sessions = live_sessions
         self.tier_of = tier_of
+        # With Redis the client's sessions are counted there, across every process.
+        self.shared = shared
         self._opening: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -376,20 +383,12 @@ class SessionAdmission:
             await self.app(scope, receive, send)
             return
         limit = self.limits.of(tier).sessions
+        if self.shared is not None:
+            await self._admit_shared(self.shared, client_id, limit, scope, receive, send)
+            return
         opening = self._opening.get(client_id, 0)
         if self.live_sessions(client_id) + opening >= limit:
-            _noisy.warning(
-                f"sessions-{client_id}",
-                "client %s is at its %d open sessions: answered 429",
-                client_id,
-                limit,
-            )
-            await _respond(
-                send,
-                429,
-                f"this client already has {limit} open sessions, the limit of its tier",
-                ((b"retry-after", b"30"),),
-            )
+            await _too_many_sessions(send, client_id, limit)
             return
         self._opening[client_id] = opening + 1
         try:
@@ -400,6 +399,41 @@ class SessionAdmission:
                 self._opening[client_id] = left
             else:
                 del self._opening[client_id]
+
+    async def _admit_shared(
+        self,
+        shared: SessionLiveness,
+        client_id: str,
+        limit: int,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """The limit counted in Redis: a place held while the request runs (it may open a
+        session, which takes the place for itself), given back after."""
+        try:
+            held = await shared.reserve(client_id, limit)
+        except RedisUnavailableError as exc:
+            await _respond(send, 503, exc.message, ((b"retry-after", b"5"),))
+            return
+        if isinstance(held, int):
+            await _too_many_sessions(send, client_id, limit)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            await asyncio.shield(shared.unreserve(client_id, held))
+
+
+async def _too_many_sessions(send: Send, client_id: str, limit: int) -> None:
+    what = "client %s is at its %d open sessions: answered 429"
+    _noisy.warning(f"sessions-{client_id}", what, client_id, limit)
+    await _respond(
+        send,
+        429,
+        f"this client already has {limit} open sessions, the limit of its tier",
+        ((b"retry-after", b"30"),),
+    )
 
 
 def _opening_client(scope: Scope, path: str) -> str | None:

@@ -149,6 +149,7 @@ async def serve_http(
             limits=settings.limits,
             live_sessions=server.router.live_sessions,
             tier_of=verifier.tier_of,
+            shared=service.session_liveness,
         )
     )
     guarded = RequestGuard(
