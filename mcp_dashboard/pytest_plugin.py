@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ import warnings
 from collections import Counter
 from collections.abc import Generator, Sequence
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from _pytest._io import TerminalWriter  # what `report.longreprtext` renders with
@@ -520,7 +522,8 @@ class SessionStream(_Stream):
             self._unfolded(report)
         for earlier in held or ():
             self.writer.write(_report(earlier, "passed"))
-        self.writer.write(_report(report, raw or report.outcome), urgent=report.failed)
+        project = (self.config.rootpath, self.config.invocation_params.dir)
+        self.writer.write(_report(report, raw or report.outcome, project), urgent=report.failed)
         if report.when == "teardown":
             self.folding.pop(nodeid, None)
         else:
@@ -659,7 +662,10 @@ def _longrepr_text(report: pytest.TestReport) -> str:
     return out.getvalue().rstrip()
 
 
-def _report(report: pytest.TestReport, category: str) -> TestReport:
+def _report(
+    report: pytest.TestReport, category: str, project: tuple[Path, Path] | None = None
+) -> TestReport:
+    """`project`: the rootdir and the invocation dir, to place a crash in the project."""
     crash, longrepr, reason = None, "", ""
     lr = report.longrepr
     if isinstance(lr, tuple) and len(lr) == 3:  # a skip: (path, 1-based lineno, reason)
@@ -670,9 +676,10 @@ def _report(report: pytest.TestReport, category: str) -> TestReport:
         longrepr = clip(_longrepr_text(report))
         where = getattr(lr, "reprcrash", None)
         if where is not None:
-            crash = Crash(
-                path=str(where.path), lineno=where.lineno, message=clip(where.message, 4096)
-            )
+            path, lineno = str(where.path), where.lineno
+            if project is not None and not _in_project(Path(path), project[0]):
+                path, lineno = _last_project_entry(lr, project) or (path, lineno)
+            crash = Crash(path=path, lineno=lineno, message=clip(where.message, 4096))
     if hasattr(report, "wasxfail"):
         reason = str(report.wasxfail)
     return TestReport(
@@ -690,6 +697,36 @@ def _report(report: pytest.TestReport, category: str) -> TestReport:
         log=clip(report.caplog),
         worker=_worker_of(report),
     )
+
+
+# A native (`--tb=native`) traceback's entry line.
+_NATIVE_ENTRY = re.compile(r'\s*File "(?P<path>[^"]+)", line (?P<line>\d+)')
+_INSTALLED = frozenset({"site-packages", "dist-packages"})
+
+
+def _in_project(path: Path, rootdir: Path) -> bool:
+    """Under the rootdir and not an installed package (a venv inside the project)."""
+    return path.is_relative_to(rootdir) and not _INSTALLED.intersection(path.parts)
+
+
+def _last_project_entry(longrepr: object, project: tuple[Path, Path]) -> tuple[str, int] | None:
+    """The innermost traceback entry inside the project: where a unittest assertion (its
+    crash is in the stdlib's unittest/case.py) or a library's raise was called from."""
+    rootdir, here = project
+    entries = getattr(getattr(longrepr, "reprtraceback", None), "reprentries", ())
+    places: list[tuple[str, int]] = []
+    for entry in entries:
+        place = getattr(entry, "reprfileloc", None)
+        if place is not None:
+            places.append((str(place.path), int(place.lineno)))
+        for line in getattr(entry, "lines", ()) if place is None else ():
+            if found := _NATIVE_ENTRY.match(str(line)):
+                places.append((found["path"], int(found["line"])))
+    for path, lineno in reversed(places):
+        absolute = Path(os.path.normpath(here / path))  # relative to the invocation dir
+        if _in_project(absolute, rootdir):
+            return str(absolute), lineno
+    return None
 
 
 def _worker_of(report: pytest.TestReport) -> str | None:
