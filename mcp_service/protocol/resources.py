@@ -16,7 +16,8 @@ delivers a client's changes to that client's listeners only:
   per URI (level triggers), sent in order by one task per connection.
 - 2026-07-28: `subscriptions/listen`, the SDK's ListenHandler, on a bus view that
   holds only the listening client's changes. A filter naming another client's URI
-  is acknowledged (as any URI is) and never fires.
+  is acknowledged (as any URI is) and never fires. A client holds at most
+  MAX_LISTENS_PER_CLIENT streams open on one process (the SDK's cap is for all).
 
 The tool list is fixed while a server runs: `tools/list_changed` is never sent.
 """
@@ -78,6 +79,9 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 MAX_SUBSCRIPTIONS = 100  # URIs one handshake connection may subscribe to
+# Listen streams one client may hold open on one server process: the SDK's ListenHandler
+# bounds them all together (1024), and one client must not take every place.
+MAX_LISTENS_PER_CLIENT = 16
 _WATCH_KEY = "mcp_service.resource_watch"  # in the connection's state
 _LIST = object()  # a pending list_changed, beside pending URIs
 _T = TypeVar("_T")
@@ -202,6 +206,7 @@ class ResourceFront:
         self._service = service
         self._router = router
         self.listen = ListenHandler(ClientScopedBus(service))
+        self._listening: dict[str, int] = {}  # open listen streams by client
 
     def install(self, lowlevel: Server[Any]) -> None:
         lowlevel.add_request_handler("resources/list", PaginatedRequestParams, self.list_resources)
@@ -285,11 +290,24 @@ class ResourceFront:
     async def listen_for_client(
         self, ctx: ServerRequestContext[Any, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
-        token = _LISTENER.set(self._client(ctx))
+        client_id = self._client(ctx)
+        open_streams = self._listening.get(client_id, 0)
+        if open_streams >= MAX_LISTENS_PER_CLIENT:
+            raise MCPError(
+                INTERNAL_ERROR,
+                f"at most {MAX_LISTENS_PER_CLIENT} listen streams per client are open at once",
+            )
+        self._listening[client_id] = open_streams + 1
+        token = _LISTENER.set(client_id)
         try:
             return await self.listen(ctx, params)
         finally:
             _LISTENER.reset(token)
+            left = self._listening[client_id] - 1
+            if left:
+                self._listening[client_id] = left
+            else:
+                del self._listening[client_id]
 
     def _watch(self, ctx: ServerRequestContext[Any, Any], client_id: str) -> _Watch | None:
         """The connection's watch, made at its first list or subscribe (None: no connection)."""

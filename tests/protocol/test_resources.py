@@ -12,14 +12,15 @@ change, whose notification follows any stray one in the same ordered stream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 
 from mcp_service import MCPService
+from mcp_service.protocol.resources import MAX_LISTENS_PER_CLIENT
 from mcp_service.protocol.server import build_server
 from mcp_service.resources import (
     DOCUMENT_TEMPLATE,
@@ -202,3 +203,28 @@ async def test_listen_streams_a_clients_own_changes_only(service: MCPService, st
             await echo(client_b, "b's own call")
             await heard_b.exactly([RECENT_EXECUTIONS_URI])
             step("B heard nothing of A's changes, not even of A's document it named")
+
+
+async def test_one_client_cannot_take_every_listen_stream(service: MCPService, step: Step) -> None:
+    a = await service.register_client("many listens a", "basic")
+    b = await service.register_client("many listens b", "basic")
+    async with (
+        connected(service, a.client_id, "auto") as client_a,
+        connected(service, b.client_id, "auto") as client_b,
+        AsyncExitStack() as streams,
+    ):
+        first = await streams.enter_async_context(AsyncExitStack())
+        await first.enter_async_context(client_a.listen(resources_list_changed=True))
+        for _ in range(MAX_LISTENS_PER_CLIENT - 1):
+            await streams.enter_async_context(client_a.listen(resources_list_changed=True))
+        with pytest.raises(MCPError) as refused:
+            await streams.enter_async_context(client_a.listen(resources_list_changed=True))
+        assert (refused.value.code, refused.value.message) == (
+            INTERNAL_ERROR,
+            f"at most {MAX_LISTENS_PER_CLIENT} listen streams per client are open at once",
+        )
+        step(f"A client's listen stream beyond {MAX_LISTENS_PER_CLIENT} is refused")
+        await streams.enter_async_context(client_b.listen(resources_list_changed=True))
+        await first.aclose()
+        await streams.enter_async_context(client_a.listen(resources_list_changed=True))
+    step("Another client still listens; a stream A closes gives A its place back")
