@@ -19,6 +19,7 @@ SCRIPTS = (
     "trace_cost.py",
     "stream_scale.py",
     "table_refresh.py",
+    "feed_latency.py",
     "key_check.py",
     "pipeline_throughput.py",
     "protocol_throughput.py",

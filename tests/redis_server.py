@@ -38,12 +38,15 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis() -> Iterator[str]:
-    """A redis-server of our own (nothing kept on disk); its URL while the block runs."""
+def private_redis(port: int | None = None) -> Iterator[str]:
+    """A redis-server of our own (nothing kept on disk); its URL while the block runs.
+
+    `port`: a given one (a Redis that comes back where it was), else a free one.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: apt-get install redis-server")
-    port = free_port()
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="mcp-redis-"))
     options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(

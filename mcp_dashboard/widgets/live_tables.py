@@ -218,6 +218,11 @@ class LiveTables(Vertical):
             return
         self._reading = self._poll(self._view, force or rates, rates)
 
+    @property
+    def idle(self) -> bool:
+        """No read in flight and none queued: no read will land until one is asked for."""
+        return self._reading is None and self._queued is None
+
     def _read_ended(self, read: Worker[None]) -> None:
         if read is not self._reading:
             return  # already ended (it landed, then its worker stopped)
