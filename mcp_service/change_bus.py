@@ -170,16 +170,22 @@ class RedisChangeBus:
         return self._fanout.listening(client_id)
 
     async def _receive(self, pubsub: PubSub) -> None:
+        failing = False  # one warning when Redis stops answering, one line when it is back
         while True:
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # redis-py subscribes again on the next read once Redis answers.
-                log.warning("receiving changes from Redis failed: %s", type(exc).__name__)
+                # redis-py connects and subscribes again on the next read once Redis answers.
+                if not failing:
+                    log.warning("receiving changes from Redis failed: %s", type(exc).__name__)
+                failing = True
                 await asyncio.sleep(_RECONNECT_S)
                 continue
+            if failing:
+                log.warning("receiving changes from Redis again")
+                failing = False
             if message is not None and message.get("type") == "message":
                 self._fanout.deliver(decode(message["data"]))
 
