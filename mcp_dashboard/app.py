@@ -235,7 +235,9 @@ class DashboardApp(App[int]):
         yield ToolCallsPanel(id="tool-calls")
         yield PaneGrid(id="panes")
         yield StatusLine(id="now")
-        yield LiveTables(id="tables", quiet_when_absent=True)
+        yield LiveTables(
+            id="tables", quiet_when_absent=True, redis_url=self.launcher.options.redis_url
+        )
         yield TestRows(lambda: self.query_one(LiveTables).view, id="test-rows")
         yield FittedFooter(compact=True, show_command_palette=False, drop_first=FOOTER_DROP_FIRST)
 

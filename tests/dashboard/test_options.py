@@ -47,6 +47,14 @@ def test_our_options_and_the_marker_expression_joined_with_category() -> None:
     assert Options(category="integration").selection() == ["-m", "integration"]
 
 
+def test_the_live_feeds_redis_url_is_ours_not_pytests() -> None:
+    options = parse(["--redis-url", "redis://127.0.0.1:6390/0", "tests", "-x"])
+    assert (options.redis_url, options.paths) == ("redis://127.0.0.1:6390/0", ("tests",))
+    assert options.pytest_options == ("-x",)
+    assert parse(["--redis-url=redis://h/1"]).redis_url == "redis://h/1"
+    assert parse([]).redis_url is None  # the CLI then reads MCP_REDIS_URL
+
+
 def test_colour_choice_is_read_from_pytests_option() -> None:
     assert parse(["--color=yes"]).color is True
     assert parse(["--color", "no"]).color is False
