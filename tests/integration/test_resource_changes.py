@@ -5,7 +5,8 @@ commit is one message on the channel naming each client it touched once (a group
 commit of twenty calls is one message per batch, not one per row), holding client
 ids and URIs only; a listener in the other process is delivered exactly those
 changes, for its own client. Without Redis a change stays in its process. A
-Redis that stops answering costs announcements, never the caller an error.
+Redis that stops answering costs announcements, never the caller an error, and
+delivery resumes when it is back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mcp_service.change_bus import CHANNEL, Change, RedisChangeBus, decode
 from mcp_service.group_commit import Entry
 from mcp_service.resources import DOCUMENTS_URI, RECENT_EXECUTIONS_URI
 from tests.integration.conftest import fetch_all, make_settings
-from tests.redis_server import private_redis
+from tests.redis_server import free_port, private_redis
 from tests.toolkit import Step, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.critical_path("resources")]
@@ -140,22 +141,44 @@ async def test_without_redis_a_change_stays_in_its_process(database_url: str, st
 async def test_a_redis_that_stops_answering_costs_announcements_only(
     caplog: pytest.LogCaptureFixture, step: Step
 ) -> None:
+    port = free_port()
+    first = Change("x", (RECENT_EXECUTIONS_URI,))
+    heard: list[Change] = []
     with ExitStack() as redis_server:
-        url = redis_server.enter_context(private_redis())
+        url = redis_server.enter_context(private_redis(port))
         bus = RedisChangeBus(Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
         await bus.start()
-        heard: list[Change] = []
-        bus.subscribe("x", heard.append)
         try:
-            await bus.publish([Change("x", (RECENT_EXECUTIONS_URI,))])
-            await until(lambda: heard == [Change("x", (RECENT_EXECUTIONS_URI,))], "delivery")
-            redis_server.close()  # the Redis stops
+            bus.subscribe("x", heard.append)
+            await bus.publish([first])
+            await until(lambda: heard == [first], "delivery")
             with caplog.at_level(logging.WARNING, logger="mcp_service.change_bus"):
+                redis_server.close()  # the Redis stops
                 await bus.publish([Change("x", (DOCUMENTS_URI,))])
+                step("Redis stopped: publish returns and logs; nothing raised into the caller")
+                with private_redis(port):  # back where it was
+                    sent: list[Change] = []
+
+                    async def heard_again() -> bool:
+                        sent.append(Change("x", (f"mcp-service://documents/{len(sent) + 1}",)))
+                        await bus.publish(sent[-1:])
+                        return len(heard) > 1
+
+                    await until(heard_again, "changes to flow again")
+                    sent.append(Change("x", (DOCUMENTS_URI,)))  # a fence: heard last
+                    await bus.publish(sent[-1:])
+                    await until(lambda: heard[-1] == sent[-1], "the fence")
         finally:
             await bus.close()
-    assert heard == [Change("x", (RECENT_EXECUTIONS_URI,))]
-    assert [r.getMessage() for r in caplog.records if "announcing" in r.getMessage()] == [
-        "announcing 1 changes failed: ConnectionError"
+    # Publishes before the receiver was back are lost (no replay); every one after it is
+    # heard once, in order: what was heard is the first change, then a tail of those sent.
+    assert heard[0] == first and heard[1:] == sent[len(sent) - len(heard) + 1 :]
+    announced = [r.getMessage() for r in caplog.records if r.name == "mcp_service.change_bus"]
+    # The publisher and the receiver each notice the stop (in either order); one line when
+    # changes flow again.
+    assert sorted(announced[:2]) == [
+        "announcing 1 changes failed: ConnectionError",
+        "receiving changes from Redis failed: ConnectionError",
     ]
-    step("Redis stopped: publish returns, logs one line; nothing raised into the caller")
+    assert announced[2:] == ["receiving changes from Redis again"]
+    step("Redis back on its port: the bus delivers again, with one warning each way")
