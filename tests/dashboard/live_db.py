@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from textual.pilot import Pilot
 from textual.widget import Widget
 
+from mcp_dashboard.change_feed import choose_feed
 from mcp_dashboard.db_views.base import DEFAULT_ROW_LIMIT
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_service import MCPService
@@ -66,6 +67,14 @@ def status_counts(clients: int, sessions: int, executions: int) -> str:
         f"{min(n, DEFAULT_ROW_LIMIT):,} of {n:,} {name}"
         for n, name in ((clients, "clients"), (sessions, "sessions"), (executions, "executions"))
     )
+
+
+def tables_line(counts: str, shown: str, database_url: str) -> str:
+    """The tables line: the counts, the live feed followed without Redis (PostgreSQL's
+    own; none on SQLite), the database's name."""
+    feed = choose_feed(database_url, None)
+    live = f"  live: {feed.carrier}" if feed is not None else ""
+    return f"{counts}{live}  {shown}"
 
 
 def plus(before: tuple[int, int, int], added: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -32,6 +32,7 @@ from tests.dashboard.live_db import (
     locked_by_another_process,
     polls,
     status_counts,
+    tables_line,
     write_rows,
 )
 from tests.databases import admin, postgres_database, postgres_server_url, upgrade
@@ -359,7 +360,7 @@ async def test_monitor_on_postgres_survives_a_dropped_database_and_hides_the_pas
             status = app.query_one("#tables-status", Static)
             executions = app.query_one("#table-executions", DataTable)
             await until(
-                lambda: text_of(status) == f"{status_counts(1, 1, 3)}  {shown}",
+                lambda: text_of(status) == tables_line(status_counts(1, 1, 3), shown, url),
                 "the status line to say so",
                 pilot=pilot,
             )
@@ -383,7 +384,7 @@ async def test_monitor_on_postgres_survives_a_dropped_database_and_hides_the_pas
             await upgrade(plain)
             await write_rows(plain, "Back Co", calls=1)
             await until(
-                lambda: text_of(status) == f"{status_counts(1, 1, 1)}  {shown}",
+                lambda: text_of(status) == tables_line(status_counts(1, 1, 1), shown, url),
                 "the status line to say so",
                 pilot=pilot,
             )

@@ -17,7 +17,7 @@ from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_service.db import sqlite_file
 from tests.dashboard.helpers import child_env, fixture, run_cli
-from tests.dashboard.live_db import plus, status_counts, totals
+from tests.dashboard.live_db import plus, status_counts, tables_line, totals
 from tests.dashboard.pilot import launcher
 from tests.toolkit import until
 
@@ -37,7 +37,9 @@ async def test_run_mode_shows_the_tables_of_the_chosen_database(
             app.query_one(LiveTables).toggle_this_test()  # every row, not the selected test's
             await until(lambda: app.runs_finished == 1, "the run", pilot=pilot)
             await until(
-                lambda: f"{status_counts(*after)}  {shown}" in str(status.render()),
+                lambda: (
+                    tables_line(status_counts(*after), shown, database_url) in str(status.render())
+                ),
                 "the status line to say so",
                 pilot=pilot,
             )
