@@ -94,6 +94,7 @@ class LiveTables(Vertical):
         self.redis_url = redis_url
         self.feed = NO_FEED
         self.feed_notices = 0  # notices heard so far (tests and benchmarks wait on it)
+        self.feed_drop: FeedState | None = None  # the feed's last drop, if it ever dropped
         self._reading: Worker[None] | None = None  # the read in flight
         self._queued: tuple[bool, bool] | None = None  # the next read's (force, rates)
         self._status_tail = ""
@@ -261,6 +262,8 @@ class LiveTables(Vertical):
 
     def _feed_state(self, state: FeedState) -> None:
         self.feed = state
+        if state.phase == "dropped":
+            self.feed_drop = state
         self._status(self._status_body, self._status_tail)
 
     @property

@@ -12,6 +12,7 @@ rows are found by their ids.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +20,16 @@ from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.change_feed import NO_FEED, PostgresFeed, RedisFeed, choose_feed
 from mcp_dashboard.monitor import MonitorApp
 from mcp_dashboard.widgets import live_tables
 from mcp_dashboard.widgets.live_tables import LiveTables
 from mcp_service import MCPService
 from mcp_service.config import Settings
+from tests.dashboard.helpers import child_env
 from tests.dashboard.live_db import execute
+from tests.dashboard.pilot import launcher
 from tests.redis_server import free_port, private_redis
 from tests.toolkit import Step, until
 
@@ -116,8 +120,10 @@ async def test_postgresql_tells_the_tables_itself_when_there_is_no_redis(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE application_name = 'mcp-dashboard-feed'",
             )
-            await until(lambda: tables.feed.phase == "dropped", "the drop", pilot=pilot)
-            assert "postgresql feed dropped (" in status_of(app)
+            await until(lambda: tables.feed_drop is not None, "the drop", pilot=pilot)
+            assert tables.feed_drop is not None
+            assert tables.feed_drop.label.startswith("postgresql feed dropped (")
+            assert tables.feed_drop.label.endswith("), polling")
             await until(lambda: tables.feed.following, "the feed to come back", pilot=pilot)
             await until(lambda: tables.idle, "the read after reconnecting", pilot=pilot)
             await shows(pilot, await a_call(service), "a call after the listener came back")
@@ -126,6 +132,7 @@ async def test_postgresql_tells_the_tables_itself_when_there_is_no_redis(
     step("A listener the server cut is reconnected by itself and followed again")
 
 
+@pytest.mark.redis
 async def test_when_redis_drops_the_tables_poll_and_follow_it_again_when_it_is_back(
     database_url: str, step: Step
 ) -> None:
@@ -142,9 +149,8 @@ async def test_when_redis_drops_the_tables_poll_and_follow_it_again_when_it_is_b
                 assert "  live: redis  " in status_of(app)
                 await told(pilot, tables, url, database_url, "a call while Redis is up")
 
-            await until(lambda: tables.feed.phase == "dropped", "the drop", pilot=pilot)
-            refused = f"redis feed dropped (Error 111 connecting to 127.0.0.1:{port}."
-            assert refused in status_of(app)
+            refused = f"  redis feed dropped (Error 111 connecting to 127.0.0.1:{port}."
+            await until(lambda: refused in status_of(app), "the status to say so", pilot=pilot)
             assert status_of(app).count(", polling") == 1
             heard = tables.feed_notices
             await shows(pilot, await a_call(plain), "a call read by polling")
@@ -216,3 +222,19 @@ async def test_notices_fold_into_one_read_in_flight_and_one_queued(
     finally:
         await service.shutdown()
     step("50 requests at once made 2 reads: the one started and one queued")
+
+
+@pytest.mark.redis
+async def test_run_mode_follows_the_feed_the_suites_service_publishes_on(
+    tmp_path: Path, step: Step
+) -> None:
+    with private_redis() as url:  # its own: no other test's service publishes on it
+        chosen = launcher(tmp_path, "service", "--redis-url", url, env=child_env(MCP_REDIS_URL=url))
+        with chosen:
+            app = DashboardApp(chosen)
+            async with app.run_test(size=(160, 48)) as pilot:
+                tables = app.query_one(LiveTables)
+                await until(lambda: app.runs_finished == 1, "the run", pilot=pilot)
+                await until(lambda: tables.feed_notices > 0, "the suite's notices", pilot=pilot)
+                assert "  live: redis  " in str(app.query_one("#tables-status", Static).render())
+    step("Run mode: the suite's service publishes on --redis-url and the run's tables follow")
