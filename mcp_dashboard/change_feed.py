@@ -114,7 +114,8 @@ class RedisFeed(Feed):
             raise FeedRefused(str(exc)) from None
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(REDIS_CHANNEL)
+            async with asyncio.timeout(HEARTBEAT_S):  # a hung server is a drop, not a hang
+                await pubsub.subscribe(REDIS_CHANNEL)
             yield self._read(pubsub)
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already
@@ -160,7 +161,8 @@ class PostgresFeed(Feed):
             application_name="mcp-dashboard-feed",
         )
         try:
-            await conn.execute(f"LISTEN {POSTGRES_CHANNEL}")
+            async with asyncio.timeout(HEARTBEAT_S):
+                await conn.execute(f"LISTEN {POSTGRES_CHANNEL}")
             yield self._read(conn)
         finally:
             with contextlib.suppress(Exception):

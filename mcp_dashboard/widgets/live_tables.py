@@ -94,7 +94,9 @@ class LiveTables(Vertical):
         self.redis_url = redis_url
         self.feed = NO_FEED
         self.feed_notices = 0  # notices heard so far (tests and benchmarks wait on it)
-        self.feed_drop: FeedState | None = None  # the feed's last drop, if it ever dropped
+        # Why the feed last dropped: the first failure of the latest run of them (the
+        # attempts to reconnect that fail after it do not replace it).
+        self.feed_drop: FeedState | None = None
         self._reading: Worker[None] | None = None  # the read in flight
         self._queued: tuple[bool, bool] | None = None  # the next read's (force, rates)
         self._status_tail = ""
@@ -261,9 +263,9 @@ class LiveTables(Vertical):
         self.poll()
 
     def _feed_state(self, state: FeedState) -> None:
-        self.feed = state
-        if state.phase == "dropped":
+        if state.phase == "dropped" and self.feed.phase != "dropped":
             self.feed_drop = state
+        self.feed = state
         self._status(self._status_body, self._status_tail)
 
     @property

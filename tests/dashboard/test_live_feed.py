@@ -11,15 +11,19 @@ rows are found by their ids.
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from mcp_dashboard import change_feed
 from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.change_feed import NO_FEED, PostgresFeed, RedisFeed, choose_feed
 from mcp_dashboard.monitor import MonitorApp
@@ -222,6 +226,33 @@ async def test_notices_fold_into_one_read_in_flight_and_one_queued(
     finally:
         await service.shutdown()
     step("50 requests at once made 2 reads: the one started and one queued")
+
+
+@pytest.mark.redis
+async def test_a_redis_that_stops_answering_is_a_drop_and_is_followed_again_when_it_answers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: Step
+) -> None:
+    """A server that is there but silent (stopped, a cut network) sends no error: the
+    heartbeat finds it (set to 0.2 s here, a test configuration)."""
+    monkeypatch.setattr(change_feed, "HEARTBEAT_S", 0.2)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"
+    with private_redis() as url:
+        redis = Redis.from_url(url)
+        pid = int((await redis.info("server"))["process_id"])
+        await redis.aclose()
+        app = MonitorApp(database, redis_url=url)
+        async with app.run_test(size=(160, 40)) as pilot:
+            tables = app.query_one(LiveTables)
+            await until(lambda: tables.feed.following, "the feed", pilot=pilot)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await until(lambda: tables.feed_drop is not None, "the drop", pilot=pilot)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert tables.feed_drop is not None
+            assert tables.feed_drop.label == "redis feed dropped (no answer to two pings), polling"
+            await until(lambda: tables.feed.following, "the feed again", pilot=pilot)
+    step("A silent Redis is found by the heartbeat, said, and followed again once it answers")
 
 
 @pytest.mark.redis
