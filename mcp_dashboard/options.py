@@ -75,6 +75,7 @@ examples:
   mcp-dashboard --watch --ci tests   on each save, rerun the tests it affects, and failures
   mcp-dashboard -- --my-plugin-flag value   everything after -- goes to pytest
   mcp-dashboard --monitor            watch a running service's tables (no tests)
+  mcp-dashboard --monitor --redis-url redis://localhost:6379/0   rows show as they commit
 
 keys in the dashboard:
   f rerun failed · a run all · x cancel · ctrl+c cancel, then quit · q quit
