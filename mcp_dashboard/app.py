@@ -423,7 +423,10 @@ class DashboardApp(App[int]):
         """Scan the project's imports (a thread: it reads files), then follow its changes;
         `run`: start with a run of everything, as `--watch` does."""
         session = self.watch_session or WatchSession(
-            self.launcher.cwd, self.state_dir, self.launcher.paths
+            self.launcher.cwd,
+            self.state_dir,
+            self.launcher.paths,
+            self.launcher.options.pytest_options,
         )
         self.watch_session = session
         self._watch_starting = True

@@ -34,7 +34,7 @@ from mcp_dashboard.import_names import names_of, parse_imports
 
 CACHE_FILE = "import-graph.json"
 CACHE_VERSION = 1
-# pytest's default `python_files`.
+# pytest's default `python_files` (watch.py passes the project's: pytest_config.py).
 TEST_PATTERNS = ("test_*.py", "*_test.py")
 # Never part of the project's code: version control, caches, environments, our state.
 IGNORED_DIRS = frozenset(
@@ -126,8 +126,17 @@ class ImportGraph:
         return tuple(sorted(self._entries))
 
     def is_test(self, path: str) -> bool:
+        """Whether pytest collects `path` as a test file: its `python_files` patterns,
+        matched as pytest's `fnmatch_ex` does (a pattern with a '/' against the path)."""
         name = path.rsplit("/", 1)[-1]
-        return any(fnmatch(name, pattern) for pattern in self.test_patterns)
+        return any(
+            fnmatch(name, pattern)
+            if "/" not in pattern
+            else fnmatch(
+                f"{self.root}/{path}", pattern if pattern.startswith("/") else "*/" + pattern
+            )
+            for pattern in self.test_patterns
+        )
 
     def imports(self, path: str) -> tuple[str, ...]:
         """The dotted names a file imports (resolved, parents included)."""

@@ -73,6 +73,7 @@ examples:
   mcp-dashboard --ci -v              one line per test; --steps adds each step line
   mcp-dashboard --rerun-failed       the tests that failed in the last run of these paths
   mcp-dashboard --watch --ci tests   on each save, rerun the tests it affects, and failures
+                                     (keys: a all · f failed · enter again · q quit)
   mcp-dashboard -- --my-plugin-flag value   everything after -- goes to pytest
   mcp-dashboard --monitor            watch a running service's tables (no tests)
   mcp-dashboard --monitor --redis-url redis://localhost:6379/0   rows show as they commit
@@ -153,7 +154,9 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         "--watch",
         action="store_true",
         help="after the first run, rerun the test files each saved change affects (through "
-        "imports) and the tests that failed, until Ctrl-C; with --ci, a summary per run",
+        "imports) and the tests that failed, until Ctrl-C; with --ci, a summary per run "
+        "and, on a terminal, keys: a run all, f rerun failures, Enter rerun the last run, "
+        "q quit",
     )
     parser.add_argument("-m", dest="marker_expression", metavar="EXPR", help="pytest -m")
     parser.add_argument("--category", metavar="NAME", help="only tests with this marker")

@@ -13,6 +13,7 @@ from mcp_dashboard.state import RunState
 from mcp_dashboard.status import TestStatus
 from mcp_dashboard.tool_metrics import (
     CallReport,
+    ToolVerdict,
     assess_tool,
     call_changes,
     calls_per_trace,
@@ -24,9 +25,18 @@ RAN = frozenset({TestStatus.PASSED, TestStatus.FAILED, TestStatus.XFAILED, TestS
 
 
 def measure_calls(
-    history: History, run_id: int, state: RunState, database_url: str | None
+    history: History,
+    run_id: int,
+    state: RunState,
+    database_url: str | None,
+    *,
+    compare: bool = True,
 ) -> CallReport | None:
-    """The run's call report (None: no stamped rows), recorded in `history` as run `run_id`."""
+    """The run's call report (None: no stamped rows), recorded in `history` as run `run_id`.
+
+    `compare=False`, for a run of a few tests (watch mode's reruns): the run's own figures
+    only, neither recorded nor compared, since beside the runs of every test they would
+    look like regressions and change the medians later runs are measured against."""
     traced = {t.trace_id: t for t in state.tests_in_order() if t.trace_id}
     if not traced or database_url is None:
         return None
@@ -36,6 +46,9 @@ def measure_calls(
     if not calls.rows:
         return None
     stats = tool_stats(calls.rows)
+    truncated = MAX_ROWS if calls.truncated else None
+    if not compare:
+        return CallReport(tools=tuple(ToolVerdict(s) for s in stats), truncated=truncated)
     counted = calls_per_trace(calls.rows)
     # A partial read would show made-up changes: counts are kept only from a whole one.
     tests = (
@@ -49,5 +62,5 @@ def measure_calls(
     return CallReport(
         tools=verdicts,
         changes=tuple(changes),
-        truncated=MAX_ROWS if calls.truncated else None,
+        truncated=truncated,
     )

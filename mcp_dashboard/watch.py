@@ -8,8 +8,9 @@ start, if any — no clock, no I/O, so every rule is testable by feeding it:
   starts when the run ends — never two runs at a time, never a change lost;
 - a run's selection is the test files the changes affect, plus the tests that
   failed last time (by node id, unless their file is selected anyway); only files
-  pytest collected in an earlier run, or new ones: a `test_*.py` that pytest's
-  configuration leaves out (norecursedirs, -k, -m) is not run by naming it;
+  pytest collected in an earlier run, or new ones: a test file (by the project's
+  `python_files`, pytest_config.py) that pytest's configuration leaves out
+  (norecursedirs, -k, -m) is not run by naming it;
 - `run_all()` asks for everything in scope, now or when the run ends.
 
 `change_batches` wraps watchfiles: one set of paths per debounced burst of saves,
@@ -34,6 +35,7 @@ from mcp_dashboard.import_graph import (
     ImportGraph,
     project_relative,
 )
+from mcp_dashboard.pytest_config import python_files
 from mcp_dashboard.state import RunState
 from mcp_dashboard.status import is_final, needs_rerun
 
@@ -89,7 +91,7 @@ class WatchPlan:
         self.failed: set[str] = set()  # node ids (file relative to the root) to rerun
         self.collected: set[str] | None = None  # test files pytest collects; None: not known
         self.status = "watching"  # one line for a header: what changed, why these tests
-        self.runs = 0
+        self.runs = 0  # runs started: the plan's own and those `began` tells of
         self.deleted: frozenset[str] = frozenset()  # files the last batch planned deleted
         self._pending = _Pending()
         self._running: Request | None = None
@@ -115,6 +117,7 @@ class WatchPlan:
         behind it as behind the plan's own runs, and `finished` is still to be called."""
         self.phase = Phase.RUNNING
         self._running = Request((), reason, run_all=run_all)
+        self.runs += 1
         self.status = reason
 
     def changed(self, impact: Impact) -> Request | None:
@@ -196,10 +199,20 @@ class WatchSession:
 
     Each returns the `Request` to start now, or None; `status` is the header's line."""
 
-    def __init__(self, root: Path, state_dir: Path, scope: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        state_dir: Path,
+        scope: Sequence[str] = (),
+        pytest_args: Sequence[str] = (),
+    ) -> None:
         self.root = root.resolve()
         self.state_dir = state_dir
-        self.graph = ImportGraph(self.root, state_dir / CACHE_FILE, ignored=[state_dir])
+        # A test file is what pytest collects as one: the project's `python_files`.
+        patterns = python_files(self.root, scope, pytest_args)
+        self.graph = ImportGraph(
+            self.root, state_dir / CACHE_FILE, ignored=[state_dir], test_patterns=patterns
+        )
         self.plan = WatchPlan([_relative(p, self.root) for p in scope])
 
     def start(self) -> Request:

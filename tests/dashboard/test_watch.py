@@ -3,21 +3,18 @@ incremental cache, the watch plan's queueing, and `mcp-dashboard --watch --ci` e
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mcp_dashboard.import_graph import ChangeKind, Effect, ImportGraph
 from mcp_dashboard.options import parse
-from mcp_dashboard.watch import Outcomes, Phase, ProjectFilter, WatchPlan
-from tests.dashboard.helpers import child_env
-from tests.toolkit import until_sync
+from mcp_dashboard.pytest_config import python_files
+from mcp_dashboard.watch import Outcomes, Phase, ProjectFilter, WatchPlan, WatchSession
+from mcp_dashboard.watch_ci import KEYS
+from tests.dashboard.watch_child import WatchChild
 
 PROJECT = {
     "pytest.ini": "[pytest]\n",
@@ -317,53 +314,17 @@ def test_the_watch_option() -> None:
     assert exited.value.code == 2
 
 
-VERBOSE = re.compile(r"^\[\s*\d+/\d+\] (PASSED|FAILED|ERROR)\s+(\S+) \(")
-
-
-def runs(output: str) -> list[tuple[str, list[str]]]:
-    """Each watch run: its header, then its `-v` test lines (outcome and node id)."""
-    found: list[tuple[str, list[str]]] = []
-    for line in output.splitlines():
-        if line.startswith("watch: run "):
-            found.append((line, []))
-        elif found and (m := VERBOSE.match(line)):
-            found[-1][1].append(" ".join(m.groups()))
-    return found
-
-
 def test_watch_ci_reruns_what_each_saved_change_affects(tmp_path: Path) -> None:
     root = write_project(tmp_path / "project")
-    log = tmp_path / "watch.out"
-    waiting = "watch: waiting for changes"
-    with log.open("w") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "mcp_dashboard.cli", "--watch", "--ci", "-v"],
-            cwd=root,
-            # The venv's other pytest plugins are not this project's: each run starts faster.
-            env=child_env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-
-        def after_run(n: int) -> None:
-            until_sync(lambda: log.read_text().count(waiting) == n, f"watch run {n} to end")
-
-        after_run(1)
-        [(header, tests)] = runs(log.read_text())
+    with WatchChild(root, tmp_path) as watch:
+        watch.after_run(1)
+        [(header, tests)] = watch.runs()
         assert header == "watch: run 1: watch started: all tests"
         assert len(tests) == 6 and "FAILED tests/test_other.py::test_name" in tests
 
-        def save(name: str, text: str) -> None:
-            """An editor's atomic save: one rename into the project, so one change batch
-            however slowly this machine writes."""
-            staging = tmp_path / "staging"
-            staging.write_text(text)
-            os.replace(staging, root / name)
-
-        save("pkg/helpers.py", PROJECT["pkg/helpers.py"] + "# saved\n")
-        after_run(2)
-        assert runs(log.read_text())[1] == (
+        watch.save("pkg/helpers.py", PROJECT["pkg/helpers.py"] + "# saved\n")
+        watch.after_run(2)
+        assert watch.runs()[1] == (
             "watch: run 2: pkg/helpers.py changed: 2 test files import it; 1 test failed last time",
             [
                 "PASSED tests/test_deep.py::test_deep",
@@ -372,12 +333,12 @@ def test_watch_ci_reruns_what_each_saved_change_affects(tmp_path: Path) -> None:
             ],
         )
 
-        save(
+        watch.save(
             "tests/test_core.py",
             PROJECT["tests/test_core.py"] + "\n\ndef test_broken():\n    assert 0\n",
         )
-        after_run(3)
-        assert runs(log.read_text())[2] == (
+        watch.after_run(3)
+        assert watch.runs()[2] == (
             "watch: run 3: tests/test_core.py changed; 1 test failed last time",
             [
                 "PASSED tests/test_core.py::test_core",
@@ -385,10 +346,114 @@ def test_watch_ci_reruns_what_each_saved_change_affects(tmp_path: Path) -> None:
                 "FAILED tests/test_other.py::test_name",
             ],
         )
-        child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=60) == 1  # the last run's status: it had failures
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert len(runs(log.read_text())) == 3
+        watch.child.send_signal(signal.SIGINT)
+        assert watch.child.wait(timeout=60) == 1  # the last run's status: it had failures
+    assert len(watch.runs()) == 3
+    assert KEYS not in watch.output()  # stdin is no terminal: no keys offered
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "patterns"),
+    [
+        ({}, (), ("test_*.py", "*_test.py")),  # no configuration: pytest's default
+        ({"pytest.ini": "[pytest]\npython_files = check_*.py\n"}, (), ("check_*.py",)),
+        (  # multi-line, as pytest reads an ini value of type `args`
+            {"tox.ini": "[pytest]\npython_files =\n    check_*.py\n    *_spec.py\n"},
+            (),
+            ("check_*.py", "*_spec.py"),
+        ),
+        ({"setup.cfg": "[tool:pytest]\npython_files = check_*.py\n"}, (), ("check_*.py",)),
+        (
+            {"pyproject.toml": '[tool.pytest.ini_options]\npython_files = ["check_*.py"]\n'},
+            (),
+            ("check_*.py",),
+        ),
+        (  # pytest.ini wins over pyproject.toml in the same directory, even empty
+            {
+                "pytest.ini": "[pytest]\n",
+                "pyproject.toml": '[tool.pytest.ini_options]\npython_files = "check_*.py"\n',
+            },
+            (),
+            ("test_*.py", "*_test.py"),
+        ),
+        (  # the PATHS' own directory first: sub/pytest.ini, not the root's
+            {
+                "pytest.ini": "[pytest]\npython_files = root_*.py\n",
+                "sub/pytest.ini": "[pytest]\npython_files = sub_*.py\n",
+            },
+            (),
+            ("sub_*.py",),
+        ),
+        (  # -c names the file; -o overrides it
+            {"other.ini": "[pytest]\npython_files = other_*.py\n"},
+            ("-c", "other.ini"),
+            ("other_*.py",),
+        ),
+        (
+            {"pytest.ini": "[pytest]\npython_files = check_*.py\n"},
+            ("-x", "-o", "python_files=a_*.py b_*.py"),
+            ("a_*.py", "b_*.py"),
+        ),
+        (
+            {"pytest.ini": "[pytest]\npython_files = check_*.py\n"},
+            ("--override-ini=python_files=a_*.py",),
+            ("a_*.py",),
+        ),
+    ],
+)
+def test_test_files_are_what_the_projects_python_files_say(
+    tmp_path: Path, files: dict[str, str], args: tuple[str, ...], patterns: tuple[str, ...]
+) -> None:
+    root = tmp_path / "project"
+    (root / "sub").mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    paths = ["sub/x.py::test_a"] if "sub/pytest.ini" in files else []
+    assert python_files(root, paths, args) == patterns
+
+
+CHECK_PROJECT = {
+    "pyproject.toml": '[tool.pytest.ini_options]\npython_files = ["check_*.py"]\n',
+    "calc.py": "def add(a, b):\n    return a + b\n",
+    "checks/helper.py": "from calc import add\n\n\ndef three():\n    return add(1, 2)\n",
+    "checks/check_x.py": "from checks.helper import three\n\n\ndef test_three():\n"
+    "    assert three() == 3\n",
+    "checks/check_y.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
+    # Not a test file here: pytest does not collect it, watch mode does not run it.
+    "checks/test_not_collected.py": "from checks.helper import three\n",
+}
+
+
+def test_a_projects_own_python_files_decide_what_a_save_reruns(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    for name, text in CHECK_PROJECT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    session = WatchSession(root, root / ".mcp-dashboard")
+    assert session.graph.is_test("checks/check_x.py")
+    assert not session.graph.is_test("checks/test_not_collected.py")
+    # The graph alone: pkg code reaches check files, never the test_*.py pytest ignores.
+    assert session.graph.scan().tests == ("checks/check_x.py", "checks/check_y.py")
+
+    with WatchChild(root, tmp_path) as watch:
+        watch.after_run(1)
+        assert watch.runs() == [
+            (
+                "watch: run 1: watch started: all tests",
+                ["PASSED checks/check_x.py::test_three", "PASSED checks/check_y.py::test_add"],
+            )
+        ]
+        watch.save("checks/check_x.py", CHECK_PROJECT["checks/check_x.py"] + "# saved\n")
+        watch.after_run(2)
+        assert watch.runs()[1] == (
+            "watch: run 2: checks/check_x.py changed",
+            ["PASSED checks/check_x.py::test_three"],
+        )
+        watch.save("checks/helper.py", CHECK_PROJECT["checks/helper.py"] + "# saved\n")
+        watch.after_run(3)
+        assert watch.runs()[2] == (
+            "watch: run 3: checks/helper.py changed: 1 test file imports it",
+            ["PASSED checks/check_x.py::test_three"],
+        )
+        watch.child.send_signal(signal.SIGINT)
+        assert watch.child.wait(timeout=60) == 0
