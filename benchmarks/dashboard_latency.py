@@ -29,6 +29,7 @@ from mcp_dashboard.app import DashboardApp
 from mcp_dashboard.events import Event
 from mcp_dashboard.launch import Launcher
 from mcp_dashboard.options import parse
+from mcp_dashboard.state import SessionsLeft
 
 TESTS = 5_000
 PER_FILE = 500
@@ -61,7 +62,7 @@ class TimedApp(DashboardApp):
         self.frames: list[float] = []  # seconds: draw + the screen update that follows
         self._drawn = 0.0
 
-    def fold(self, event: Event) -> None:
+    def fold(self, event: Event | SessionsLeft) -> None:
         super().fold(event)
         self.last_event_at = time.monotonic()
 

@@ -4,15 +4,19 @@ Per size (20,000 tests by default; `--sizes 20000 100000` for the large one), in
 the same run and the same venv: plain pytest, pytest with the plugin writing the
 stream, and `mcp-dashboard --ci`, run in turn (plain, plugin, --ci, then again)
 so drift on the machine hits all three; each figure is the median of the runs.
-Also the stream's bytes per passing test and the dashboard process's peak RSS.
+Also the stream's bytes per passing test, the dashboard process's peak RSS, and
+the Textual dashboard itself, headless (`App.run_test()`, in this process, as
+dashboard_latency.py runs it): its wall time from start to the screen that shows
+the final verdict, and the time from the last event folded to that screen.
 Targets (issue 15): plugin <= 1.03x plain pytest at 20,000 tests, `--ci` <= 1.10x,
-<= 300 bytes per passing test, peak RSS reported and growing linearly.
-Printed, not asserted.
+the TUI <= 1.05x, <= 300 bytes per passing test, peak RSS reported and growing
+linearly. Printed, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
@@ -24,6 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, header, row
+from dashboard_latency import SIZE, TimedApp
+
+from mcp_dashboard.launch import Launcher
+from mcp_dashboard.options import parse
 
 TESTS_PER_FILE = 200
 # Run by the dashboard's own interpreter at exit: its peak RSS (KiB on Linux), on stderr.
@@ -57,6 +65,26 @@ def timed(command: list[str], cwd: Path) -> tuple[float, str]:
     return elapsed, done.stderr
 
 
+async def in_tui(suite: Path, work: Path, tests: int) -> tuple[float, float]:
+    """The dashboard's wall time and the time from its last event to the screen showing
+    the verdict, in seconds; its history apart from `--ci`'s. The wall time ends when
+    the run is over in the app: pytest exited (as the plain run's time ends at its
+    exit: pytest spends a good part of a second after its summary line shutting down),
+    the run recorded, its final screen drawn (seen within one 10 ms poll)."""
+    history = work / "history-tui.sqlite3"
+    options = parse([str(suite), "--history", str(history), "-p", "no:cacheprovider"])
+    with Launcher(options, cwd=work, state_dir=work / "tui-state") as launcher:
+        app = TimedApp(launcher)
+        start = time.monotonic()
+        async with app.run_test(size=SIZE) as pilot:
+            while app.final_drawn_at is None or app.running:
+                await pilot.pause(0.01)
+            ended = time.monotonic()
+            assert app.state.counts.passed == tests, app.state.counts
+            assert app.last_event_at is not None
+            return ended - start, app.final_drawn_at - app.last_event_at
+
+
 def measure(tests: int, runs: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -67,7 +95,8 @@ def measure(tests: int, runs: int) -> None:
         plugin = [*plain, "-p", "mcp_dashboard.pytest_plugin", f"--mcp-events={events}"]
         history = ["--history", str(work / "history.sqlite3")]
         dashboard = [PYTHON, "-c", PEAK_RSS, "--ci", str(suite), *history]
-        times: dict[str, list[float]] = {"plain": [], "plugin": [], "ci": []}
+        times: dict[str, list[float]] = {"plain": [], "plugin": [], "ci": [], "tui": []}
+        latencies: list[float] = []
         peaks: list[int] = []
         sizes: list[int] = []
         timed(plain, work)  # warm the file cache and the bytecode
@@ -79,11 +108,15 @@ def measure(tests: int, runs: int) -> None:
             elapsed, stderr = timed(dashboard, work)
             times["ci"].append(elapsed)
             peaks += [int(line.split()[1]) for line in stderr.splitlines() if "peak-rss" in line]
+            wall, latency = asyncio.run(in_tui(suite, work, tests))
+            times["tui"].append(wall)
+            latencies.append(latency)
         base = statistics.median(times["plain"])
         label = f"{tests:,} trivial tests, median of {runs}"
         for name, figure, target in (
             ("plugin", "pytest with the plugin", "<= 1.03x" if tests == 20_000 else "-"),
             ("ci", "`mcp-dashboard --ci`", "<= 1.10x" if tests == 20_000 else "-"),
+            ("tui", "the dashboard (TUI, headless)", "<= 1.05x" if tests == 20_000 else "-"),
         ):
             value = statistics.median(times[name])
             row(
@@ -93,6 +126,13 @@ def measure(tests: int, runs: int) -> None:
                 f"plain pytest {base:.2f} s",
                 f"{value / base:.3f}x",
             )
+        row(
+            f"TUI last event to final screen, {label}",
+            f"{statistics.median(latencies) * 1e3:.0f} ms",
+            "< 250 ms",
+            "-",
+            f"max {max(latencies) * 1e3:.0f} ms",
+        )
         per_test = statistics.median(sizes) / tests
         row(f"stream bytes per passing test, {label}", f"{per_test:.0f} B", "<= 300 B", "-", "-")
         peak = statistics.median(peaks) / 1024
