@@ -44,6 +44,7 @@ CLEAR = "\x1b[2J\x1b[H"  # a fresh screen per run, on a terminal
 KEYS = "watch: press a to run all, f to rerun failures, Enter to rerun the last run, q to quit"
 RUN_ALL, FAILED, AGAIN, QUIT = "a", "f", "\n", "q"
 KEY_NAMES = {RUN_ALL: "a", FAILED: "f", AGAIN: "Enter"}
+AGAIN_SAID = "again: "  # Enter's run, once however often it is pressed
 
 
 def watch_ci(options: Options, out: TextIO, keys: TextIO | None = None) -> int:
@@ -230,7 +231,8 @@ class CiWatch:
         else:
             if self.last is None:
                 return None
-            request = dataclasses.replace(self.last, reason=f"again: {self.last.reason}")
+            reason = self.last.reason.removeprefix(AGAIN_SAID)
+            request = dataclasses.replace(self.last, reason=AGAIN_SAID + reason)
         self.session.began(request.reason, run_all=request.run_all)
         return request
 

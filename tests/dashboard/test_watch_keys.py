@@ -38,13 +38,17 @@ def test_keys_run_failures_again_and_all_and_q_quits_with_status_0(tmp_path: Pat
         watch.after_run(3)
         assert watch.runs()[2] == ("watch: run 3: again: rerun of 1 failed test", FAILED)
 
-        watch.press(b"a")
+        watch.press(b"\r")
         watch.after_run(4)
-        header, tests = watch.runs()[3]
-        assert (header, sorted(tests)) == ("watch: run 4: run all requested", sorted(ALL))
+        assert watch.runs()[3] == ("watch: run 4: again: rerun of 1 failed test", FAILED)
+
+        watch.press(b"a")
+        watch.after_run(5)
+        header, tests = watch.runs()[4]
+        assert (header, sorted(tests)) == ("watch: run 5: run all requested", sorted(ALL))
         output = watch.output()
-        assert output.count(WHOLE_RUN) == 2  # run 1 and run 4 each printed a whole summary
-        assert output.count(KEYS) == 4
+        assert output.count(WHOLE_RUN) == 2  # run 1 and run 5 each printed a whole summary
+        assert output.count(KEYS) == 5
         # The keys follow the last summary, after pytest's closing line.
         assert output.rindex(KEYS) > output.rindex(WHOLE_RUN)
 
@@ -52,7 +56,7 @@ def test_keys_run_failures_again_and_all_and_q_quits_with_status_0(tmp_path: Pat
         # A deliberate quit, not a verdict: 0 though the last run had a failure.
         assert watch.child.wait(timeout=60) == 0
         assert watch.cooked()  # the terminal is given back as it was
-    assert len(watch.runs()) == 4
+    assert len(watch.runs()) == 5
 
 
 def test_ctrl_c_on_the_terminal_ends_with_the_last_runs_status(tmp_path: Path) -> None:
