@@ -18,12 +18,13 @@ import json
 import os
 import sqlite3
 import statistics
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from mcp_dashboard.events import TestHistory
 from mcp_dashboard.state import RunState
@@ -31,6 +32,9 @@ from mcp_dashboard.status import NEEDS_RERUN, TestStatus, is_failed
 from mcp_dashboard.tool_metrics import WINDOW as TOOL_WINDOW
 from mcp_dashboard.tool_metrics import ToolStats
 from mcp_service.sqlite_busy import enter_wal
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 WINDOW = 10
 SLOWER_FACTOR = 2.0
@@ -105,14 +109,28 @@ def paths_key(paths: Sequence[str], cwd: Path | None = None) -> tuple[str, ...]:
     return tuple(key)
 
 
+Method = Callable[Concatenate["History", P], T]
+
+
+def _serialized(method: Method[P, T]) -> Method[P, T]:
+    """The method holds the history's lock: one use of the connection at a time."""
+
+    def run(history: History, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with history._lock:
+            return method(history, *args, **kwargs)
+
+    return run
+
+
 class History:
     """One history file. Safe to share between processes (WAL, busy timeout)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # Used from the UI thread and, one call at a time, from a worker thread (the app
-        # writes a run's results off the event loop).
+        # Used from the UI thread and from worker threads (the app writes a run's results
+        # off the event loop): one use at a time, and close() waits for it (_serialized).
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
@@ -133,7 +151,10 @@ class History:
                     )
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file; a use still running in another thread finishes first (closing
+        under it crashed the process: the app's exit met a worker recording tool calls)."""
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> History:
         return self
@@ -141,6 +162,7 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_serialized
     def start_run(
         self, paths: Sequence[str], args: Sequence[str], started: float, fingerprint: str = ""
     ) -> int:
@@ -152,6 +174,7 @@ class History:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    @_serialized
     def finish_run(self, run_id: int, state: RunState, ended: float | None = None) -> None:
         """Record the run's end and every test that ran (tests never started are left out)."""
         rows = [
@@ -172,6 +195,7 @@ class History:
                 ),
             )
 
+    @_serialized
     def last_run(self, paths: Sequence[str], before: int | None = None) -> RunRecord | None:
         """The latest finished run of exactly these PATHS."""
         row = self._db.execute(
@@ -193,6 +217,7 @@ class History:
             status,
         )
 
+    @_serialized
     def failed_ids(self, run_id: int) -> list[str]:
         """The tests of a run that `status.needs_rerun`, in the order they ran."""
         marks = ", ".join("?" * len(_RERUN))
@@ -203,12 +228,14 @@ class History:
         )
         return [nodeid for (nodeid,) in rows]
 
+    @_serialized
     def results(self, run_id: int) -> dict[str, tuple[str, float]]:
         rows = self._db.execute(
             "SELECT nodeid, outcome, duration FROM results WHERE run_id = ?", (run_id,)
         )
         return {nodeid: (outcome, duration) for nodeid, outcome, duration in rows}
 
+    @_serialized
     def recent_durations(self, nodeid: str, limit: int = WINDOW) -> list[float]:
         """The test's durations in its last `limit` recorded runs, newest first."""
         rows = self._db.execute(
@@ -217,6 +244,7 @@ class History:
         )
         return [duration for (duration,) in rows]
 
+    @_serialized
     def assess(self, run_id: int, window: int = WINDOW) -> list[TestHistory]:
         """Flaky and slower flags for each test of run `run_id`, from its recent results."""
         rows = self._db.execute(
@@ -235,6 +263,7 @@ class History:
             by_test[nodeid].append(Result(rid, outcome, duration, fingerprint))
         return [assess_test(nodeid, results, window) for nodeid, results in by_test.items()]
 
+    @_serialized
     def record_calls(
         self, run_id: int, tools: Sequence[ToolStats], tests: Mapping[str, int]
     ) -> None:
@@ -249,6 +278,7 @@ class History:
                 [(run_id, nodeid, calls) for nodeid, calls in tests.items()],
             )
 
+    @_serialized
     def tool_metrics(self, run_id: int) -> dict[str, ToolStats]:
         rows = self._db.execute(
             "SELECT tool, calls, errors, p50_ms, p95_ms FROM tool_metrics WHERE run_id = ? "
@@ -257,10 +287,12 @@ class History:
         )
         return {tool: ToolStats(tool, *rest) for tool, *rest in rows}
 
+    @_serialized
     def test_calls(self, run_id: int) -> dict[str, int]:
         rows = self._db.execute("SELECT nodeid, calls FROM test_calls WHERE run_id = ?", (run_id,))
         return dict(rows.fetchall())
 
+    @_serialized
     def earlier_p95(self, run_id: int, tool: str, limit: int = TOOL_WINDOW) -> list[float]:
         """The tool's p95 in the last `limit` runs before `run_id` of the same PATHS that
         called it, newest first."""
@@ -273,6 +305,7 @@ class History:
         )
         return [p95 for (p95,) in rows]
 
+    @_serialized
     def previous_calls(self, run_id: int) -> dict[str, int | None]:
         """For each test counted in `run_id`: its count in the latest earlier run that
         counted it (any PATHS: a node id names one test), or None."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from mcp_dashboard.history import History, Result, assess_test, paths_key
 from mcp_dashboard.state import RunState, reduce_all
 from tests.dashboard.builders import finish, phases, start
 from tests.databases import write_locked_elsewhere
+from tests.toolkit import until_sync
 
 
 def results(*entries: tuple[str, float], code: str = "") -> list[Result]:
@@ -146,3 +148,60 @@ def test_a_new_history_file_write_locked_by_another_process_is_waited_for(
         assert history.failed_ids(run_id) == ["t::x"]
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+class _WatchedLock:
+    """A history's lock that says when a thread waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.waiting = 0
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waiting += 1
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _SlowConnection:
+    """The history's connection, with a query that holds until the test lets it go."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+        self.inside = threading.Event()
+        self.go = threading.Event()
+        self.order: list[str] = []
+
+    def execute(self, sql: str, params: object = ()) -> sqlite3.Cursor:
+        self.inside.set()
+        self.go.wait()
+        cursor = self.real.execute(sql, params)  # type: ignore[arg-type]  # as sqlite3 takes it
+        self.order.append("query done")
+        return cursor
+
+    def close(self) -> None:
+        self.order.append("closed")
+        self.go.set()  # without the lock the close gets here first, and lets the query go
+        self.real.close()
+
+
+def test_closing_the_history_waits_for_a_use_in_another_thread(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.sqlite3")
+    run_id = history.start_run(("tests",), ["tests"], 1.0)
+    slow = _SlowConnection(history._db)
+    lock = _WatchedLock()
+    history._db, history._lock = slow, lock  # type: ignore[assignment]  # test doubles
+    reading = threading.Thread(target=history.earlier_p95, args=(run_id, "echo"))
+    reading.start()
+    assert slow.inside.wait(60)
+    closing = threading.Thread(target=history.close)
+    closing.start()
+    until_sync(lambda: lock.waiting == 1 or "closed" in slow.order, "close to wait or close")
+    slow.go.set()
+    reading.join(60)
+    closing.join(60)
+    # Closed under a running query, the process crashed (the app's exit met a worker).
+    assert slow.order == ["query done", "closed"]
