@@ -361,7 +361,13 @@ class PaneGrid(VerticalScroll, can_focus=False):
         return None if path is None else self.panes.get(path)
 
     def failures(self) -> list[str]:
-        """Failed and errored tests as the panes show them: pane by pane, top to bottom."""
+        """Failed and errored tests as the panes show them: pane by pane, top to bottom.
+
+        The app asks after frames while a run streams (where the focus goes): a run
+        without a failure answers at once, not by a walk over every test shown."""
+        counts = self._shown_state.counts
+        if not counts.failed and not counts.error:
+            return []
         found = []
         for path in self.layout_now.open + self.layout_now.folded:
             pane = self.panes[path]

@@ -92,8 +92,10 @@ class TestRows(Widget):
         return self.left.values()
 
     def _next(self) -> None:
+        if self._reading or not self._queued:
+            return  # before asking for the view: a query of the app's DOM, per test queued
         view = self._view()
-        if self._reading or not self._queued or view is None:
+        if view is None:
             return
         self._reading = True
         batch: list[Due] = []
