@@ -138,11 +138,18 @@ class CiWatch:
             for key in data.decode(errors="replace").replace("\r", "\n"):
                 keys.put_nowait(key)
 
+        def resumed() -> None:
+            """Back from Ctrl-Z: the shell gave the terminal its own mode meanwhile."""
+            with contextlib.suppress(OSError):
+                tty.setcbreak(fd, termios.TCSANOW)
+
         with cbreak(fd):
             loop.add_reader(fd, read)
+            loop.add_signal_handler(signal.SIGCONT, resumed)
             try:
                 yield
             finally:
+                loop.remove_signal_handler(signal.SIGCONT)
                 loop.remove_reader(fd)
 
     async def _loop(

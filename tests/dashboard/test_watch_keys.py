@@ -4,11 +4,13 @@ it was found."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from mcp_dashboard.watch_ci import KEYS
 from tests.dashboard.test_watch import PROJECT, write_project
 from tests.dashboard.watch_child import WatchChild
+from tests.toolkit import until_sync
 
 ALL = [
     "PASSED tests/sub/test_sub.py::test_sub",
@@ -63,6 +65,12 @@ def test_ctrl_c_on_the_terminal_ends_with_the_last_runs_status(tmp_path: Path) -
     root = write_project(tmp_path / "project")
     with WatchChild(root, tmp_path, terminal=True, NO_COLOR="1") as watch:
         watch.after_run(1)
+        # Stopped (Ctrl-Z) and continued: the shell set the terminal back to lines meanwhile;
+        # the dashboard takes its keys one at a time again.
+        watch.child.send_signal(signal.SIGSTOP)
+        watch.cook()
+        watch.child.send_signal(signal.SIGCONT)
+        until_sync(lambda: not watch.cooked(), "cbreak mode again after SIGCONT")
         watch.press(b"x")  # not a key of ours: nothing happens
         watch.save("tests/test_core.py", PROJECT["tests/test_core.py"] + "# saved\n")
         watch.after_run(2)  # the change after it still runs, alone

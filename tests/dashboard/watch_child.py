@@ -110,6 +110,13 @@ class WatchChild:
     def press(self, keys: bytes) -> None:
         os.write(self._master, keys)
 
+    def cook(self) -> None:
+        """Put the terminal back in its usual mode, as a shell does when a job stops."""
+        assert self.terminal is not None
+        mode = termios.tcgetattr(self.terminal)
+        mode[3] |= termios.ICANON | termios.ECHO
+        termios.tcsetattr(self.terminal, termios.TCSANOW, mode)
+
     def cooked(self) -> bool:
         """The terminal is back in its usual mode: lines, echoed."""
         assert self.terminal is not None
