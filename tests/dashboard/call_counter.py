@@ -28,6 +28,7 @@ import pytest
 from mcp import Client
 from mcp.server import Server
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
 
 from mcp_service.errors import MCPServiceError
 from mcp_service.pipeline import ToolPipeline
@@ -82,6 +83,11 @@ def counted(
             return result
         except MCPServiceError as exc:  # the service's answer: its id names the call's row
             execution_id = exc.execution_id
+            outcome = "answered" if execution_id else "refused"
+            raise
+        except MCPError as exc:  # a JSON-RPC error (an unknown tool): its data names the row
+            data = exc.error.data
+            execution_id = data.get("execution_id") if isinstance(data, dict) else None
             outcome = "answered" if execution_id else "refused"
             raise
         finally:
