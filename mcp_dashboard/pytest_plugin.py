@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from io import StringIO
 from pathlib import Path
 
@@ -162,12 +162,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def critical_path_of(item: pytest.Item) -> str:
     """The `critical_path` marker's name; a test without one is grouped by its module."""
-    marker = item.get_closest_marker("critical_path")
-    if marker is not None:
-        name = marker.args[0] if marker.args else marker.kwargs.get("name")
-        if name:
-            return str(name)
-    return item.nodeid.split("::", 1)[0]
+    return _critical_path(item.iter_markers()) or item.nodeid.split("::", 1)[0]
+
+
+def _critical_path(markers: Iterable[pytest.Mark]) -> str:
+    """The name the closest `critical_path` marker gives, or ""."""
+    for marker in markers:
+        if marker.name == "critical_path":
+            name = marker.args[0] if marker.args else marker.kwargs.get("name")
+            return str(name) if name else ""
+    return ""
 
 
 class _Writer:
@@ -270,15 +274,22 @@ class _Writer:
 
 
 class _StepHandler(logging.Handler):
-    """Turns each record on `mcp.steps` into a step event of the running test."""
+    """Turns each record on `mcp.steps` into a step event of the running test.
 
-    def __init__(self, writer: _Writer, nodeid: str, worker: str | None) -> None:
+    One for the whole run, told which test runs (`nodeid`, None between tests): a
+    handler made and added per test cost more than many a trivial test itself.
+    """
+
+    def __init__(self, writer: _Writer, worker: str | None) -> None:
         super().__init__(logging.NOTSET)
-        self.writer, self.nodeid, self.worker = writer, nodeid, worker
+        self.writer, self.worker = writer, worker
+        self.nodeid: str | None = None
         self.when = "setup"
         self.index = 0
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.nodeid is None:
+            return  # a step outside any test (a session fixture's teardown): nobody's
         try:
             message = clip(record.getMessage(), MAX_STEP_BYTES)
             self.writer.write(
@@ -299,17 +310,49 @@ class _StepHandler(logging.Handler):
             self.handleError(record)
 
 
+class _PhaseErrors:
+    """With exported spans only: the exception a phase raised, by type, for its span's status
+    (a wrapper per phase costs every test; ids-only spans have no status to set)."""
+
+    def __init__(self, stream: _Stream) -> None:
+        self.stream = stream
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        excinfo = call.excinfo
+        skipped = (pytest.skip.Exception, pytest.xfail.Exception)
+        if excinfo is not None and not isinstance(excinfo.value, skipped):
+            self.stream.phase_error = excinfo.type.__name__
+        return (yield)
+
+
 class _Stream:
-    """What every role shares: the file, and the step lines of the tests it runs."""
+    """What every role shares: the file; and, where tests run (not the xdist controller),
+    each test's trace and step lines.
+
+    A test's span opens at its logstart and closes at its logfinish, each phase's span
+    from pytest's own hook for the phase (tryfirst) to the phase's report: plain
+    hooks, no wrappers, since at 20,000 trivial tests every hook call per test shows.
+    """
+
+    runs_tests = True  # the xdist controller runs none
 
     def __init__(self, config: pytest.Config, path: str) -> None:
         self.config = config
         self.writer = _Writer(path, _flush_ms() / 1000)
         self.spans, self.exporter = _spans(config, self.role())
         self.trace: TraceIds | None = None  # the running test's
+        self.nodeid: str | None = None  # the running test
+        self.phase = ""  # its phase whose span is open
+        self.phase_error: str | None = None  # what the phase raised (exported spans only)
         self.outcome = "pass"  # the running test's, as test.case.result.status says it
         self.worker: str | None = None
         self.handler: _StepHandler | None = None
+        self._logger_level: int | None = None
+        if self.exporter is not None:
+            config.pluginmanager.register(_PhaseErrors(self), f"{_PLUGIN_NAME}-errors")
 
     def role(self) -> str:
         """This process, as exported spans name it (`service.instance.id`): gw0, gw1 … or main."""
@@ -317,87 +360,98 @@ class _Stream:
         return str(workerinput.get("workerid", "main"))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.handler is not None:
+            logger = logging.getLogger(STEP_LOGGER)
+            logger.removeHandler(self.handler)
+            if self._logger_level is not None:
+                logger.setLevel(self._logger_level)
         self.writer.close()
         if self.exporter is not None:
             self.exporter.shutdown()  # sends the spans still batched
 
-    # -- step lines, live, from the process that runs the test ----------------
+    # -- a test's trace and step lines, from the process that runs it ---------
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        logger = logging.getLogger(STEP_LOGGER)
-        self.handler = _StepHandler(self.writer, item.nodeid, self.worker)
-        level = logger.level
-        if not logger.isEnabledFor(logging.INFO):
-            logger.setLevel(logging.INFO)
-        logger.addHandler(self.handler)
+    def _begin_test(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         attributes: dict[str, str | int] | None = None
         if self.exporter is not None:  # what a recorded span says about its test
-            file, line, _ = item.location
-            attributes = {"test.case.name": item.nodeid, "code.filepath": file}
+            file, line, _ = location
+            attributes = {"test.case.name": nodeid, "code.filepath": file}
             if line is not None:
                 attributes["code.lineno"] = line + 1
         self.outcome = "pass"
-        self.trace = self.spans.begin_test(item.nodeid, attributes)
-        try:
-            return (yield)
-        finally:
-            self.spans.end_test(self.outcome)
-            logger.removeHandler(self.handler)
-            logger.setLevel(level)
-            self.handler = None
-            self.trace = None
+        self.nodeid = nodeid
+        self.trace = trace = self.spans.begin_test(nodeid, attributes)
+        handler = self.handler or self._listen_for_steps()
+        handler.nodeid, handler.index = nodeid, 0
+        self.writer.write(
+            TestTrace(
+                time=time.time(),
+                nodeid=nodeid,
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                worker=self.worker,
+            ),
+            key=("trace", nodeid),
+        )
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        # Here, not as the protocol starts: after pytest's own "test started" (logstart).
-        if self.trace is not None:
-            self.writer.write(
-                TestTrace(
-                    time=time.time(),
-                    nodeid=item.nodeid,
-                    trace_id=self.trace.trace_id,
-                    span_id=self.trace.span_id,
-                    worker=self.worker,
-                ),
-                key=("trace", item.nodeid),
-            )
-        return (yield from self._phase("setup"))
+    def _listen_for_steps(self) -> _StepHandler:
+        """The run's step handler, on the `mcp.steps` logger from the first test on."""
+        logger = logging.getLogger(STEP_LOGGER)
+        self.handler = _StepHandler(self.writer, self.worker)
+        if not logger.isEnabledFor(logging.INFO):
+            self._logger_level = logger.level
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self.handler)
+        return self.handler
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self) -> Generator[None, None, None]:
-        return (yield from self._phase("call"))
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if nodeid != self.nodeid:
+            return
+        if self.phase:
+            self.spans.end_phase()
+        self.spans.end_test(self.outcome)
+        self.trace = self.nodeid = None
+        self.phase = ""
+        if self.handler is not None:
+            self.handler.nodeid = None
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self) -> Generator[None, None, None]:
-        return (yield from self._phase("teardown"))
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._begin_phase(item.nodeid, "setup")
 
-    def _phase(self, when: str) -> Generator[None, None, None]:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._begin_phase(item.nodeid, "call")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self._begin_phase(item.nodeid, "teardown")
+
+    def _begin_phase(self, nodeid: str, when: str) -> None:
         """The phase's steps are labelled with it, and it runs in a child span of the test's."""
+        if nodeid != self.nodeid:
+            return
+        if self.phase:  # a phase whose report never came (a plugin ran it without one)
+            self.spans.end_phase()
         if self.handler is not None:
             self.handler.when = when
+        self.phase = when
+        self.phase_error = None
         self.spans.begin_phase(when)
-        error: BaseException | None = None
-        try:
-            return (yield)
-        except (pytest.skip.Exception, pytest.xfail.Exception):
-            raise  # a skip, or an expected failure: not the phase failing
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self.spans.end_phase(error)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+    def _end_phase(self, report: pytest.TestReport) -> None:
+        """The phase's own report (not a plugin's extra one, such as a subtest's) ends its
+        span; the test's outcome and trace go with every report (to the xdist controller)."""
+        if report.nodeid != self.nodeid or self.trace is None:
+            return
         if report.failed:
             self.outcome = "fail"
         elif report.skipped and self.outcome == "pass":
             self.outcome = ""  # neither: OpenTelemetry names only pass and fail
-        if self.trace is not None:  # travels with the report to the xdist controller
-            setattr(report, TRACE_ATTRIBUTE, (self.trace.trace_id, self.trace.span_id))
-        return report
+        setattr(report, TRACE_ATTRIBUTE, (self.trace.trace_id, self.trace.span_id))
+        if report.when == self.phase and type(report) is pytest.TestReport:
+            self.spans.end_phase(self.phase_error if report.failed else None)
+            self.phase = ""
 
     # -- the collected tests ---------------------------------------------------
 
@@ -433,6 +487,7 @@ class SessionStream(_Stream):
         # Per running test, its phase reports while every one passed (None once one did
         # not): all three passed, they become one `test_pass` line.
         self.folding: dict[str, list[pytest.TestReport] | None] = {}
+        self._status_by_pytest: bool | None = None  # known at the first report
 
     def workers(self) -> int:
         return 0
@@ -496,10 +551,16 @@ class SessionStream(_Stream):
         # with the batch before it: a test that kills pytest is known by its start, and
         # the tests before it by their results (one write per test).
         self.writer.write(TestStart(time=time.time(), nodeid=nodeid), urgent=True)
+        if self.runs_tests:
+            self._begin_test(nodeid, location)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.passed and report.when != "call" and not hasattr(report, "wasxfail"):
-            raw = ""  # what pytest's own hook says for a passed setup or teardown, at no cost
+        if self.runs_tests:
+            self._end_phase(report)
+        if report.passed and not hasattr(report, "wasxfail") and self._pytest_says_status():
+            # What pytest's own hooks say for a passed phase, at no cost: "" for setup and
+            # teardown, "passed" for the call.
+            raw = "passed" if report.when == "call" else ""
         else:
             status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
             raw = status[0] if status else report.outcome
@@ -529,6 +590,16 @@ class SessionStream(_Stream):
         else:
             self.folding[nodeid] = None
 
+    def _pytest_says_status(self) -> bool:
+        """Whether only pytest's own plugins categorize reports (no plugin's own words)."""
+        if self._status_by_pytest is None:
+            hook = self.config.hook.pytest_report_teststatus
+            self._status_by_pytest = all(
+                getattr(impl.plugin, "__name__", "").startswith("_pytest.")
+                for impl in hook.get_hookimpls()
+            )
+        return self._status_by_pytest
+
     def _write_passed(self, reports: list[pytest.TestReport]) -> None:
         """One line for a test whose three phases passed; its trace line, if still in the
         writer's batch, is taken back."""
@@ -547,9 +618,10 @@ class SessionStream(_Stream):
                 worker=_worker_of(reports[0]),
                 trace_id=trace_id,
                 span_id=span_id,
-                stdout=clip(max((r.capstdout for r in reports), key=len)),
-                stderr=clip(max((r.capstderr for r in reports), key=len)),
-                log=clip(max((r.caplog for r in reports), key=len)),
+                # The teardown's report holds what every phase captured.
+                stdout=clip(reports[2].capstdout),
+                stderr=clip(reports[2].capstderr),
+                log=clip(reports[2].caplog),
             )
         )
 
@@ -576,6 +648,8 @@ class SessionStream(_Stream):
 class ControllerStream(SessionStream):
     """The xdist controller: it hears every report from its workers but runs and collects
     nothing itself, so the collected tests come from a worker (`WorkerStream`)."""
+
+    runs_tests = False
 
     def workers(self) -> int:
         count = getattr(self.config.option, "numprocesses", None)
@@ -619,10 +693,15 @@ class WorkerStream(_Stream):
         if self.worker == FIRST_WORKER:
             self._write_collection(session, self.deselected)
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._begin_test(nodeid, location)
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist sends the report on: it carries the trace
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """The controller sends a test whose phases all passed as one line with its
         trace ids: the worker's own trace line is taken back if still batched. A
         failure's trace goes at once, as the controller sends the failure."""
+        self._end_phase(report)
         plain = report.passed and not hasattr(report, "wasxfail")
         self.plain = plain and (report.when == "setup" or self.plain)
         if report.when == "teardown" and self.plain:
@@ -641,11 +720,12 @@ def _collected(item: pytest.Item) -> CollectedTest:
     """The test, without what its node id already says (`CollectedTest`)."""
     file, line, _ = item.location
     module, _, rest = item.nodeid.partition("::")
-    path = critical_path_of(item)
+    markers = list(item.iter_markers())  # closest first, as get_closest_marker looks
+    path = _critical_path(markers) or module
     return CollectedTest(
         nodeid=item.nodeid,
         critical_path="" if path == module else path,
-        markers=tuple(dict.fromkeys(m.name for m in item.iter_markers())),
+        markers=tuple(dict.fromkeys(m.name for m in markers)),
         file="" if file == module else file,
         line=None if line is None else line + 1,
         name="" if rest.rpartition("::")[2] == item.name else item.name,

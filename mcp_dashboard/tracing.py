@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,11 +42,38 @@ class TraceIds:
         return f"00-{self.trace_id}-{self.span_id}-01"
 
 
+class _Current(NonRecordingSpan):
+    """The ids-only span current while a test runs: the test's own between its phases, a
+    phase's during it. One object and one context for the whole test, and a phase's id
+    minted only if something asks for it: at 20,000 trivial tests, a context and a span
+    made per phase cost more than the tests."""
+
+    def __init__(self, test: SpanContext, mint: Callable[[], int]) -> None:
+        super().__init__(test)
+        self._test = test
+        self._mint = mint
+        self._phase: SpanContext | None = None
+        self._in_phase = False
+
+    def get_span_context(self) -> SpanContext:
+        if not self._in_phase:
+            return self._test
+        if self._phase is None:
+            self._phase = SpanContext(self._test.trace_id, self._mint(), False, _SAMPLED)
+        return self._phase
+
+    def begin_phase(self) -> None:
+        self._phase, self._in_phase = None, True
+
+    def end_phase(self) -> None:
+        self._in_phase = False
+
+
 class TestSpans:
     """The running test's span and its phase's span, made the current context in turn.
 
     `begin_test` / `end_test` bracket a test, `begin_phase` / `end_phase` each of its
-    phases (the plugin calls them from its hook wrappers, in `finally` blocks). With a
+    phases (the plugin calls them from pytest's hooks for the test and its phases). With a
     `tracer` (an SDK tracer that exports) the spans are recorded; without, ids only.
     """
 
@@ -58,15 +85,16 @@ class TestSpans:
         self._random = random.Random()  # noqa: S311
         self._trace_id = 0
         self._open: list[tuple[trace.Span, Token[Context]]] = []
+        self._current: _Current | None = None  # ids only: the test's, then its phases'
         self._environ: str | None = None
 
     def begin_test(self, name: str, attributes: Mapping[str, str | int] | None = None) -> TraceIds:
         """A new trace; its root span is current, and in TRACEPARENT, until `end_test`."""
         if self._tracer is None:
             self._trace_id = self._nonzero(128)
-            span: trace.Span = NonRecordingSpan(
-                SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED)
-            )
+            test = SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED)
+            self._current = _Current(test, self._span_id)
+            span: trace.Span = self._current
         else:  # a root: whatever context the test process runs in is not its parent
             span = self._tracer.start_span(name, context=Context(), attributes=attributes)
             self._trace_id = span.get_span_context().trace_id
@@ -88,6 +116,7 @@ class TestSpans:
                 span.set_status(trace.StatusCode.ERROR)
         self._leave()
         self._trace_id = 0
+        self._current = None
         if self._environ is None:
             os.environ.pop(TRACEPARENT, None)
         else:
@@ -97,20 +126,22 @@ class TestSpans:
         """A child span of the test's, current until `end_phase` (nothing outside a test)."""
         if not self._trace_id:
             return
-        if self._tracer is None:
-            self._enter(
-                NonRecordingSpan(SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED))
-            )
-        else:
+        if self._current is not None:
+            self._current.begin_phase()
+        elif self._tracer is not None:
             self._enter(self._tracer.start_span(when))
 
-    def end_phase(self, error: BaseException | None = None) -> None:
-        """End the phase's span; an `error` (not a skip) marks it failed, by its type only."""
+    def end_phase(self, error: str | None = None) -> None:
+        """End the phase's span; an `error` (the type name of what it raised, not a skip)
+        marks it failed."""
+        if self._current is not None:
+            self._current.end_phase()
+            return
         if len(self._open) < 2:
             return
         span = self._open[-1][0]
         if error is not None and span.is_recording():
-            span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+            span.set_status(trace.StatusCode.ERROR, error)
         self._leave()
 
     def _enter(self, span: trace.Span) -> None:
@@ -120,6 +151,9 @@ class TestSpans:
         span, token = self._open.pop()
         context.detach(token)
         span.end()
+
+    def _span_id(self) -> int:
+        return self._nonzero(64)
 
     def _nonzero(self, bits: int) -> int:
         """A random id; zero means "invalid" in W3C trace context."""
