@@ -9,11 +9,15 @@ read from the checks.json it writes.
 
 Scenarios run: every server scenario of the suite's version (npm_suite.VERSION)
 about a feature the service has. Left out, as features the service does not
-have: completion-complete (no prompts or resource templates to complete),
-tools-call-image/-audio/-embedded-resource/-mixed-content (a tool's result is
-JSON: one text block and structuredContent), tools-call-sampling,
-tools-call-elicitation, elicitation-sep1034-defaults, elicitation-sep1330-enums
-(no tool asks the client anything), resources-* and prompts-* (none served).
+have: completion-complete (no prompts to complete), tools-call-image/-audio/
+-embedded-resource/-mixed-content (a tool's result is JSON: one text block and
+structuredContent), tools-call-sampling, tools-call-elicitation,
+elicitation-sep1034-defaults, elicitation-sep1330-enums (no tool asks the client
+anything), prompts-* (none served); and resources-*, which read the suite's own
+fixture resources (test://static-text, test://template/{id}/data, …) that a real
+service does not serve: the service's resources, subscriptions and listen streams
+have their own tests (tests/protocol/test_resources.py,
+tests/integration/test_resources_http.py).
 """
 
 from __future__ import annotations
