@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,33 @@ def engine(database_url: str) -> str:
     return "sqlite" if sqlite_file(database_url) is not None else "postgresql"
 
 
-def documents_for(database_url: str, seconds: float) -> int:
-    """How many SLOW_BODY documents take about `seconds` to rank here, on this engine."""
-    return math.ceil(seconds / SECONDS_A_DOCUMENT[engine(database_url)])
+async def documents_for(
+    register: Register,
+    url: str,
+    raw_db: AsyncEngine,
+    database_url: str,
+    seconds: float,
+    *,
+    title: str = "slow",
+    query: str = SLOW_QUERY,
+) -> int:
+    """How many SLOW_BODY documents one search ranks for at least `seconds`, here and now.
+
+    Measured, not assumed: a per-document cost taken on a loaded machine was three times
+    too high on a quiet one, and the attack then finished inside its deadline. A client
+    of its own searches a small sample (about a quarter of the deadline's work, by the
+    engine's SECONDS_A_DOCUMENT); the count is scaled from that, with half again to
+    spare. A sample that times out took at least the deadline: still a safe scale."""
+    sizer = await register("search sizer")
+    sample = max(2, math.ceil(DEADLINE / 4 / SECONDS_A_DOCUMENT[engine(database_url)]))
+    await add_documents(raw_db, sizer.client_id, sample, title=title)
+    async with mcp_client(url, sizer.api_key) as client:
+        started = time.perf_counter()  # sizing the workload, not asserting a time
+        answer = await client.call_tool("corpus_search", {"query": query, "limit": 100})
+        took = time.perf_counter() - started
+    if answer.is_error:
+        took = max(took, DEADLINE)
+    return math.ceil(1.5 * seconds * sample / took)
 
 
 async def add_documents(
@@ -111,7 +136,7 @@ async def test_repeated_token_searches_finish_within_their_deadline(
         step(f"Two pathological searches answered (success, so within their {DEADLINE} s deadline)")
 
         # The same attack, at a size that ranks for 2.5 times the deadline.
-        count = documents_for(database_url, 2.5 * DEADLINE)
+        count = await documents_for(register, server.url, raw_db, database_url, 2.5 * DEADLINE)
         await add_documents(raw_db, abuser.client_id, count)
         cpu_before = cpu_seconds(server.pid)
         attack = asyncio.create_task(bad.call_tool("corpus_search", {"query": SLOW_QUERY}))
@@ -164,7 +189,15 @@ async def test_snippets_of_many_long_documents_stay_within_the_deadline(
         # The same words, at a size that ranks past the deadline: titled with the 17 words,
         # bodies of SLOW_BODY, and a query adding 15 of its letters (32 words, the most that
         # count; ranking then costs ~6 ms a document on SQLite, 3/4 of SLOW_QUERY's).
-        count = documents_for(database_url, 3.5 * DEADLINE)
+        count = await documents_for(
+            register,
+            server.url,
+            raw_db,
+            database_url,
+            3.5 * DEADLINE,
+            title=PREFIX_WORDS,
+            query=f"{PREFIX_WORDS} {SLOW_QUERY}",
+        )
         await add_documents(raw_db, abuser.client_id, count, title=PREFIX_WORDS)
         cpu_before = cpu_seconds(server.pid)
         query = {"query": f"{PREFIX_WORDS} {SLOW_QUERY}", "limit": 100}
@@ -205,10 +238,10 @@ async def test_sigterm_during_a_runaway_search_ends_the_server_with_exact_counts
 ) -> None:
     """Before, a 50,000-word search ran for 11+ minutes and SIGTERM did not end the process."""
     abuser = await register("sigterm search", "basic")
-    # Ranking these takes three times the shutdown grace: only a stopped search ends in time.
-    count = documents_for(database_url, 3 * SHUTDOWN_GRACE)
-    await add_documents(raw_db, abuser.client_id, count)
     server = serve(MCP_TOOL_TIMEOUT="3600")
+    # Ranking these takes three times the shutdown grace: only a stopped search ends in time.
+    count = await documents_for(register, server.url, raw_db, database_url, 3 * SHUTDOWN_GRACE)
+    await add_documents(raw_db, abuser.client_id, count)
     with pytest.raises(BaseException):  # noqa: B017 - the server goes away under the call
         async with mcp_client(server.url, abuser.api_key, read_timeout=120) as client:
             for n in range(5):
