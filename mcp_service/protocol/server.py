@@ -44,6 +44,7 @@ from mcp_service.errors import (
     NotFoundError,
     RateLimitedError,
     SessionClosedError,
+    SessionExpiredError,
 )
 from mcp_service.failures import describe_failure
 from mcp_service.protocol.resources import ResourceFront
@@ -221,7 +222,12 @@ class ServiceMCPServer(MCPServer[Any]):
         return True
 
     async def _call(
-        self, name: str, arguments: dict[str, Any], context: Context[Any, Any]
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        context: Context[Any, Any],
+        *,
+        again: bool = True,
     ) -> CallToolResult:
         binding = session_id = None
         # Known before the call: the registry is fixed while the server runs.
@@ -239,6 +245,12 @@ class ServiceMCPServer(MCPServer[Any]):
         except SessionClosedError as exc:
             if binding is not None and session_id is not None:
                 binding.forget(session_id)
+                if again and isinstance(exc, SessionExpiredError):
+                    # Its key in Redis went away (Redis lost its data: the connection rolls
+                    # its row before it idles out otherwise). The client can do nothing about
+                    # a row it never sees: the call runs again on a new one (this refusal
+                    # is recorded, `denied`; the tool had not run).
+                    return await self._call(name, arguments, context, again=False)
             return error_result(exc)
         except NotFoundError as exc:
             # The pipeline checks the client and its session before the name, so a call

@@ -20,6 +20,7 @@ from mcp_service import MCPService
 from mcp_service.errors import RedisUnavailableError, SessionClosedError
 from mcp_service.shared_limits import session_key
 from tests.integration.conftest import fetch_all, fetch_value, make_settings
+from tests.integration.test_protocol_in_memory import connected
 from tests.redis_server import private_redis
 from tests.toolkit import Step, until
 
@@ -133,3 +134,38 @@ async def test_a_session_redis_cannot_keep_is_not_opened(
             )
     assert opened == 0
     step("Redis away at open: the session is refused and no open row is left behind")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_whose_session_key_redis_lost_is_served_on_a_new_session(
+    mode: str, database_url: str, redis_url: str, raw_db: AsyncEngine, step: Step
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        async with started(database_url, redis_url) as service:
+            client = await service.register_client(f"redis lost {mode}", "basic")
+            cid = client.client_id
+            async with connected(service, cid, mode) as mcp:
+                assert not (await mcp.call_tool("echo", {"message": "1"})).is_error
+                [first] = await fetch_all(
+                    raw_db, "SELECT id FROM sessions WHERE client_id = :c", c=cid
+                )
+                await redis.delete(session_key(cid, first.id))  # Redis restarted empty
+                again = await mcp.call_tool("echo", {"message": "2"})
+            assert not again.is_error, again.content
+    finally:
+        await redis.aclose()
+    rows = await fetch_all(
+        raw_db,
+        "SELECT s.status, s.request_count FROM sessions s WHERE s.client_id = :c "
+        "ORDER BY s.created_at",
+        c=cid,
+    )
+    assert [(r.status, r.request_count) for r in rows] == [("expired", 1), ("closed", 1)]
+    calls = await fetch_all(
+        raw_db,
+        "SELECT status FROM tool_executions WHERE client_id = :c ORDER BY started_at",
+        c=cid,
+    )
+    assert [r.status for r in calls] == ["success", "denied", "success"]
+    step(f"{mode}: its key gone, the call is refused once (recorded) and runs on a new session")
