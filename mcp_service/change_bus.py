@@ -29,11 +29,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mcp_service.rate_limited_log import RateLimitedLog
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)  # Redis away: a line per 10 s, not one per call
 
 CHANNEL = "mcp-service:resources"  # not the live feed's (feed_channels.py)
 # After Redis stopped answering, the receiver tries again this often.
@@ -161,7 +164,7 @@ class RedisChangeBus:
         try:
             await self._redis.publish(CHANNEL, encode(changes))
         except Exception as exc:
-            log.warning("announcing %d changes failed: %s", len(changes), type(exc).__name__)
+            _quiet.warning("publish", "announcing changes failed: %s", type(exc).__name__)
 
     def subscribe(self, client_id: str, listener: Listener) -> Callable[[], None]:
         return self._fanout.subscribe(client_id, listener)

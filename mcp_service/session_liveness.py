@@ -25,9 +25,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from mcp_service.errors import RedisUnavailableError
+from mcp_service.rate_limited_log import RateLimitedLog
 from mcp_service.shared_limits import session_key, sessions_key
 
-log = logging.getLogger(__name__)
+log = RateLimitedLog(logging.getLogger(__name__))  # Redis away: a line per 10 s, not per call
 # EXISTS on this many keys per round trip when sweeping.
 SWEEP_CHUNK = 500
 # A place held for a handshake in progress lapses after this long if its process dies.
@@ -77,7 +78,7 @@ class SessionLiveness:
         try:
             await self._opened(keys=keys, args=[session_id, ttl_ms])
         except RedisError as exc:
-            log.error("Redis did not take a new session's key: %s", type(exc).__name__)
+            log.warning("opened", "Redis did not take a new session's key: %s", type(exc).__name__)
             raise RedisUnavailableError(
                 "the session cannot be kept alive now (Redis does not answer)"
             ) from None
@@ -115,7 +116,7 @@ class SessionLiveness:
                 )
             )
         except RedisError as exc:
-            log.error("Redis did not answer a session count: %s", type(exc).__name__)
+            log.warning("count", "Redis did not answer a session count: %s", type(exc).__name__)
             raise RedisUnavailableError(
                 "the client's open sessions cannot be counted now (Redis does not answer)"
             ) from None
@@ -125,4 +126,6 @@ class SessionLiveness:
         try:
             await self._redis.zrem(sessions_key(client_id), placeholder)
         except RedisError as exc:  # it lapses by itself
-            log.warning("Redis did not take back a session's place: %s", type(exc).__name__)
+            log.warning(
+                "unreserve", "Redis did not take back a session's place: %s", type(exc).__name__
+            )

@@ -28,8 +28,9 @@ from redis.exceptions import RedisError
 
 from mcp_service.errors import RateLimitedError, RedisUnavailableError, SessionExpiredError
 from mcp_service.limits import Limits
+from mcp_service.rate_limited_log import RateLimitedLog
 
-log = logging.getLogger(__name__)
+log = RateLimitedLog(logging.getLogger(__name__))  # Redis away: a line per 10 s, not per call
 
 KEY_PREFIX = "mcp-service"
 # A ticket of a call whose server died lapses this long after the call's deadline.
@@ -142,7 +143,7 @@ class RedisCallLimiter:
                 ],
             )
         except RedisError as exc:
-            log.error("Redis did not answer a limit check: %s", type(exc).__name__)
+            log.warning("limit-check", "Redis did not answer a limit check: %s", type(exc).__name__)
             raise RedisUnavailableError(
                 "the per-client limits cannot be checked now (Redis does not answer)"
             ) from None
@@ -177,7 +178,7 @@ class RedisCallLimiter:
         try:
             await self._redis.zrem(_keys(client_id)[1], ticket)
         except RedisError as exc:  # the ticket lapses by itself at its deadline
-            log.warning("Redis did not take back a call's place: %s", type(exc).__name__)
+            log.warning("release", "Redis did not take back a call's place: %s", type(exc).__name__)
 
     async def wait_idle(self) -> None:
         """Let the releases in flight reach Redis (shutdown)."""

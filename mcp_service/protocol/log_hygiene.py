@@ -4,8 +4,8 @@ With a low descriptor limit the first HTTP server wrote 252 MB of identical
 `Too many open files` tracebacks in 40 s, and every client that left mid-body
 cost a 46-line traceback. Here:
 
-- `RateLimitedLog`: a message key logs at most once per window, then says how
-  many were suppressed;
+- `RateLimitedLog` (rate_limited_log.py): a message key logs at most once per
+  window, then says how many were suppressed;
 - `NoiseFilter`: on every handler, the failures that are normal for a server
   facing the internet (a client gone, descriptors exhausted) lose their
   traceback, and any one message repeats at most a few times per window;
@@ -25,39 +25,13 @@ import time
 from typing import Any
 
 from mcp_service.failures import SafeFormatter, describe_failure, is_database_error
+from mcp_service.rate_limited_log import WINDOW, RateLimitedLog
 
-WINDOW = 10.0  # seconds
+__all__ = ["RateLimitedLog", "configure_logging", "quiet_loop_errors"]
 REPEATS_PER_WINDOW = 5
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # Failures that mean "a client went away" or "the machine is saturated", not a bug.
 _NORMAL_NAMES = {"ClientDisconnect", "ClosedResourceError", "BrokenResourceError", "EndOfStream"}
-
-
-class RateLimitedLog:
-    """Log a message key at most once per WINDOW, counting the ones held back."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self._logger = logger
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def _emit(self, level: int, key: str, message: str, args: tuple[Any, ...]) -> None:
-        now = time.monotonic()
-        last, held = self._last.get(key, (-WINDOW, 0))
-        if now - last < WINDOW:
-            self._last[key] = (last, held + 1)
-            return
-        if len(self._last) > 10_000:
-            self._last.clear()
-        self._last[key] = (now, 0)
-        if held:
-            message += f" ({held} more in the last {WINDOW:g} s)"
-        self._logger.log(level, message, *args)
-
-    def info(self, key: str, message: str, *args: Any) -> None:
-        self._emit(logging.INFO, key, message, args)
-
-    def warning(self, key: str, message: str, *args: Any) -> None:
-        self._emit(logging.WARNING, key, message, args)
 
 
 def _is_normal(exc: BaseException | None) -> bool:

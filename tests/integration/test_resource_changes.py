@@ -177,7 +177,7 @@ async def test_a_redis_that_stops_answering_costs_announcements_only(
     # The publisher and the receiver each notice the stop (in either order); one line when
     # changes flow again.
     assert sorted(announced[:2]) == [
-        "announcing 1 changes failed: ConnectionError",
+        "announcing changes failed: ConnectionError",
         "receiving changes from Redis failed: ConnectionError",
     ]
     assert announced[2:] == ["receiving changes from Redis again"]
