@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +41,11 @@ Phase = Literal["none", "connecting", "following", "dropped", "refused"]
 
 CONNECT_TIMEOUT_S = 2.0
 HEARTBEAT_S = 5.0  # a quiet feed is checked this often; silent for two of them: dropped
+SILENT = "no answer within the heartbeat"  # whichever wait found the server silent
 FIRST_RETRY_S = 0.25
 MAX_RETRY_S = 5.0  # the backoff doubles up to this
-REASON_WIDTH = 120  # a reason is one line of the status, never a traceback
+REASON_WIDTH = 60  # a reason is a short part of one status line, never a traceback
+_CONNECT_ERROR = re.compile(r"Error (\d+) connecting to ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +63,17 @@ class FeedState:
 
     @property
     def label(self) -> str:
-        """`live: redis`, `redis feed dropped (why), polling`; "" when there is no feed."""
+        """`live: redis`, `polling (redis feed dropped: why)`; "" when there is no feed.
+        "polling" first: a narrow terminal cuts the reason, not what the tables do."""
         if self.phase == "none":
             return ""
         if self.phase == "following":
             return f"live: {self.carrier}"
         if self.phase == "connecting":
-            return f"connecting to the {self.carrier} feed, polling"
+            return f"polling (connecting to the {self.carrier} feed)"
         if self.phase == "refused":
-            return f"no {self.carrier} feed ({self.reason}), polling"
-        return f"{self.carrier} feed dropped ({self.reason}), polling"
+            return f"polling (no {self.carrier} feed: {self.reason})"
+        return f"polling ({self.carrier} feed dropped: {self.reason})"
 
 
 NO_FEED = FeedState("none")
@@ -110,8 +115,8 @@ class RedisFeed(Feed):
                 retry=Retry(NoBackoff(), 0),
                 socket_connect_timeout=CONNECT_TIMEOUT_S,
             )
-        except ValueError as exc:  # not a redis:// URL; its text never holds a password
-            raise FeedRefused(str(exc)) from None
+        except ValueError:  # not a redis:// URL
+            raise FeedRefused("not a redis://, rediss:// or unix:// URL") from None
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             async with asyncio.timeout(HEARTBEAT_S):  # a hung server is a drop, not a hang
@@ -135,7 +140,7 @@ class RedisFeed(Feed):
                     yield None
                 continue
             if loop.time() - heard > 2 * HEARTBEAT_S:
-                raise ConnectionError("no answer to two pings")
+                raise ConnectionError(SILENT)
             await pubsub.ping()  # its pong is a message: `heard` moves if the server is there
 
 
@@ -224,9 +229,15 @@ async def follow(
 
 
 def _reason(feed: Feed, exc: Exception) -> str:
-    """The fault in one short line, without the URL's password."""
+    """The fault in one short line, without the URL's password: "connection refused", not
+    redis-py's "Error 111 connecting to host:port. Connect call failed (…)"."""
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":  # redis-py's too
+        return SILENT
     text = str(exc).strip()
     if feed.secret:
         text = text.replace(feed.secret, "***")
     first = text.splitlines()[0].strip() if text else type(exc).__name__
+    connecting = _CONNECT_ERROR.match(first)
+    if connecting is not None:
+        first = os.strerror(int(connecting.group(1))).lower()
     return first if len(first) <= REASON_WIDTH else first[: REASON_WIDTH - 1] + "…"
