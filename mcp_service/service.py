@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mcp_types.version import LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS
+
 from mcp_service._version import __version__
 from mcp_service.change_bus import Change, ChangeBus, LocalChangeBus
 from mcp_service.clients import ClientRegistry
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
     from mcp_service.shared_limits import RedisCallLimiter
 
 SERVER_NAME = "mcp-service"
-PROTOCOL_VERSION = "2025-06-18"
 
 log = logging.getLogger(__name__)
 _C = TypeVar("_C")
@@ -229,8 +230,14 @@ class MCPService:
         return {
             "name": SERVER_NAME,
             "version": __version__,
-            "protocol_version": PROTOCOL_VERSION,
-            "capabilities": {"tools": {"listChanged": False}, "logging": {}},
+            "protocol_version": LATEST_PROTOCOL_VERSION,
+            "protocol_versions": list(SUPPORTED_PROTOCOL_VERSIONS),
+            # What `serve` answers initialize with (tests/integration/test_protocol_in_memory.py).
+            "capabilities": {
+                "tools": {"listChanged": False},
+                "logging": {},
+                "resources": {"subscribe": True, "listChanged": True},
+            },
             "tiers": [t.value for t in Tier],
             "active_sessions": await self.sessions.count_open(),
             "tools": [tool.describe() for tool in self.tools],

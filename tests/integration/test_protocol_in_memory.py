@@ -233,3 +233,20 @@ async def test_a_statement_the_database_refuses_answers_its_class_and_logs_no_sq
     for leak in ("secret_col", "hush", "SELECT"):
         assert leak not in caplog.text
     step("The execution is recorded as an error; neither the row nor the log holds the text")
+
+
+async def test_server_info_says_what_the_server_answers_initialize_with(
+    service: MCPService, step: Step
+) -> None:
+    registered = await service.register_client("memory info", "basic")
+    info = await service.get_server_info()
+    async with connected(service, registered.client_id, "legacy") as client:
+        offered = client.server_capabilities
+        negotiated = client.protocol_version
+    assert offered.resources is not None and offered.logging is not None
+    assert info["capabilities"]["resources"] == {
+        "subscribe": offered.resources.subscribe,
+        "listChanged": offered.resources.list_changed,
+    }
+    assert negotiated in info["protocol_versions"]
+    step("get_server_info and mcp-service info name the capabilities initialize offers")
