@@ -151,3 +151,23 @@ def test_an_unknown_revision_is_one_line_naming_the_known_ones(tmp_path: Path) -
         f"mcp-service: error: unknown revision 'nonsense': this mcp-service knows {known} "
         "(and head, the newest)\n"
     )
+
+
+def test_a_reader_that_stops_early_is_not_called_a_database_error(tmp_path: Path) -> None:
+    db = tmp_path / "pipe.db"
+    assert run_cli(db, "db", "upgrade").returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `mcp-service info | head -1`, with head already gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_service.cli", "info"],
+            env={**os.environ, "MCP_DATABASE_URL": f"sqlite+aiosqlite:///{db}"},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")
