@@ -73,6 +73,11 @@ async def test_the_freeze_of_13_2_a_focused_pane_that_a_rerun_removes(tmp_path: 
     """Focus a pane that the rerun of `f` will not need, press f: keys must still work."""
     async with dashboard(tmp_path, "outcomes") as (app, pilot):
         await finished(app, pilot)
+        # The end of the run puts the focus on its first failure, after a refresh: wait for
+        # it, or it lands after the focus set below (a loaded CI machine timed out here).
+        first = app.state.tests[grid(app).failures()[0]]
+        failing = pane(app, first.critical_path).tests
+        await until(lambda: app.focused is failing, "the first failure's focus", pilot=pilot)
         # Two panes have no failure and go when `f` reruns the failures; the focus is on
         # the second, so Textual's focus reset picks the first, which is being removed too.
         unmarked = pane(app, "outcomes/test_unmarked.py").tests
