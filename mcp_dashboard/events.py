@@ -13,6 +13,7 @@ accepts v1 files, whose lines carry every field.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
@@ -111,6 +112,15 @@ class TestStart:
     nodeid: str
     file: str = ""
     line: int | None = None
+    # The trace the test runs in, where the process writing this line runs it (not the
+    # xdist controller): a test that passes then needs no `test_trace` line.
+    trace_id: str = ""
+    span_id: str = ""  # empty: the last 16 hex digits of `trace_id` (ids-only spans)
+
+    @property
+    def span_of(self) -> str:
+        """The test's own span id (the root of its trace)."""
+        return self.span_id or self.trace_id[16:]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,8 +192,10 @@ class TestPassed:
 
     type: Literal["test_pass"] = "test_pass"
     v: int = SCHEMA_VERSION
-    time: float  # when its teardown ended
-    nodeid: str
+    # Without xdist the line says neither: its test is the one the last `test_start`
+    # named, and its time that start's plus the durations (`StreamReader` fills both in).
+    time: float = 0.0  # when its teardown ended
+    nodeid: str = ""
     durations: tuple[float, float, float]  # setup, call, teardown, in seconds
     worker: str | None = None
     trace_id: str = ""
@@ -334,7 +346,7 @@ class OversizedLine(ParseError):
 
 class _Envelope(msgspec.Struct):
     type: str
-    v: int
+    v: int = SCHEMA_VERSION  # left out, as every default is (v1 lines always carry it)
 
 
 _envelope = msgspec.json.Decoder(_Envelope)
@@ -368,10 +380,63 @@ def parse_line(line: bytes | str) -> Event:
         raise MalformedLine(f"{head.type}: {exc}") from None
 
 
+class StreamReader:
+    """One stream's lines to events, filling in what a line leaves to the lines before it:
+    a `test_pass` without a node id is the test the last `test_start` named (the plugin
+    writes such lines where tests run one after another), its time that start's plus
+    its durations."""
+
+    def __init__(self) -> None:
+        self._start: TestStart | None = None
+
+    def read(self, line: bytes | str) -> Event:
+        """`parse_line`, with the stream's context; a `ParseError` if the line is not an event."""
+        event = parse_line(line)
+        if isinstance(event, TestStart):
+            self._start = event
+        elif isinstance(event, TestPassed) and not event.nodeid:
+            passed = event
+            start = self._start
+            if start is None:
+                raise MalformedLine("test_pass: no test_start before it names its test")
+            time = passed.time or start.time + sum(passed.durations)
+            event = dataclasses.replace(passed, nodeid=start.nodeid, time=time)
+        return event
+
+
 def encode(event: Event) -> bytes:
     """One event as a JSON line, newline included, without the fields that hold their
     default (v2). Lone surrogates become U+FFFD."""
-    lean = _lean(event)
+    return _line(_lean(event))
+
+
+def encode_test_start(time: float, nodeid: str, trace_id: str = "", span_id: str = "") -> bytes:
+    """`encode(TestStart(time=…, nodeid=…, trace_id=…, span_id=…))` without making the
+    event: the same bytes (a test holds them to it), for the plugin's line per test."""
+    line: dict[str, object] = {"type": "test_start", "time": time, "nodeid": nodeid}
+    if trace_id:
+        line["trace_id"] = trace_id
+    if span_id:
+        line["span_id"] = span_id
+    return _line(line)
+
+
+def encode_test_pass(
+    durations: tuple[float, float, float], stdout: str = "", stderr: str = "", log: str = ""
+) -> bytes:
+    """`encode(TestPassed(durations=…, stdout=…, stderr=…, log=…))` without making the
+    event, as `encode_test_start`: a passing test's line where its start named it."""
+    line: dict[str, object] = {"type": "test_pass", "durations": durations}
+    if stdout:
+        line["stdout"] = stdout
+    if stderr:
+        line["stderr"] = stderr
+    if log:
+        line["log"] = log
+    return _line(line)
+
+
+def _line(lean: dict[str, object]) -> bytes:
     try:
         return _encoder.encode(lean) + b"\n"
     except UnicodeEncodeError:
@@ -412,7 +477,7 @@ def _leaner(cls: type) -> Callable[[Any], dict[str, object]]:
         # entry) needs looking into.
         holds_records = any(kind.__name__ in types[name] for kind in _RECORDS)
         stored = f"nested({value})" if holds_records else value
-        if name in ("type", "v"):
+        if name == "type":
             lines.append(f"    line[{name!r}] = {value}")
         else:
             lines.append(f"    if {value} != d{index}: line[{name!r}] = {stored}")

@@ -47,11 +47,12 @@ from mcp_dashboard.events import (
     Step,
     TestPassed,
     TestReport,
-    TestStart,
     TestTrace,
     WarningRecorded,
     clip,
     encode,
+    encode_test_pass,
+    encode_test_start,
 )
 from mcp_dashboard.status import collect_report_status
 from mcp_dashboard.tracing import Exporter, TestSpans, TraceIds, exporting_tracer
@@ -193,7 +194,7 @@ class _Writer:
             raise pytest.UsageError(f"--mcp-events: cannot open {path}: {exc}") from None
         self._flush_s = flush_s
         self._lock = threading.Lock()
-        self._batch: list[Event | None] = []
+        self._batch: list[bytes | None] = []  # encoded lines
         self._keys: dict[tuple[str, str], int] = {}  # (kind, nodeid): its place in the batch
         self._direct = False
         self._pending = threading.Event()
@@ -208,17 +209,23 @@ class _Writer:
         self, event: Event, *, urgent: bool = False, key: tuple[str, str] | None = None
     ) -> None:
         """Add `event` to the batch (at once to the file, with what is batched, if urgent)."""
+        self.write_line(encode(event), urgent=urgent, key=key)
+
+    def write_line(
+        self, line: bytes, *, urgent: bool = False, key: tuple[str, str] | None = None
+    ) -> None:
+        """`write` for an event already encoded (a test's start and pass lines)."""
         if self._direct:
-            self._write_all(encode(event))
+            self._write_all(line)
             return
         with self._lock:
             if key is not None:
                 self._keys[key] = len(self._batch)
-            self._batch.append(event)
+            self._batch.append(line)
             if urgent:
                 self._flush()
-        if not urgent:
-            self._pending.set()
+        if not urgent and not self._pending.is_set():
+            self._pending.set()  # a Condition's notify: not once per event
 
     def flush(self) -> None:
         """Write the batch now."""
@@ -256,7 +263,7 @@ class _Writer:
         """Write the batch (the lock held)."""
         if not self._batch:
             return
-        data = b"".join(encode(event) for event in self._batch if event is not None)
+        data = b"".join(line for line in self._batch if line is not None)
         self._batch.clear()
         self._keys.clear()
         self._write_all(data)
@@ -348,6 +355,7 @@ class _Stream:
         self.phase = ""  # its phase whose span is open
         self.phase_error: str | None = None  # what the phase raised (exported spans only)
         self.outcome = "pass"  # the running test's, as test.case.result.status says it
+        self.calls = not config.getoption("setuponly", False)  # pytest runs a test's call
         self.worker: str | None = None
         self.handler: _StepHandler | None = None
         self._logger_level: int | None = None
@@ -371,7 +379,9 @@ class _Stream:
 
     # -- a test's trace and step lines, from the process that runs it ---------
 
-    def _begin_test(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+    def _begin_test(self, nodeid: str, location: tuple[str, int | None, str]) -> TraceIds:
+        """The test's trace begins, and its setup: pytest runs the phases in order, so
+        each report says which phase comes next (no hook per phase, see `_end_phase`)."""
         attributes: dict[str, str | int] | None = None
         if self.exporter is not None:  # what a recorded span says about its test
             file, line, _ = location
@@ -383,16 +393,8 @@ class _Stream:
         self.trace = trace = self.spans.begin_test(nodeid, attributes)
         handler = self.handler or self._listen_for_steps()
         handler.nodeid, handler.index = nodeid, 0
-        self.writer.write(
-            TestTrace(
-                time=time.time(),
-                nodeid=nodeid,
-                trace_id=trace.trace_id,
-                span_id=trace.span_id,
-                worker=self.worker,
-            ),
-            key=("trace", nodeid),
-        )
+        self._begin_phase("setup")
+        return trace
 
     def _listen_for_steps(self) -> _StepHandler:
         """The run's step handler, on the `mcp.steps` logger from the first test on."""
@@ -415,24 +417,8 @@ class _Stream:
         if self.handler is not None:
             self.handler.nodeid = None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._begin_phase(item.nodeid, "setup")
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        self._begin_phase(item.nodeid, "call")
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        self._begin_phase(item.nodeid, "teardown")
-
-    def _begin_phase(self, nodeid: str, when: str) -> None:
+    def _begin_phase(self, when: str) -> None:
         """The phase's steps are labelled with it, and it runs in a child span of the test's."""
-        if nodeid != self.nodeid:
-            return
-        if self.phase:  # a phase whose report never came (a plugin ran it without one)
-            self.spans.end_phase()
         if self.handler is not None:
             self.handler.when = when
         self.phase = when
@@ -441,17 +427,27 @@ class _Stream:
 
     def _end_phase(self, report: pytest.TestReport) -> None:
         """The phase's own report (not a plugin's extra one, such as a subtest's) ends its
-        span; the test's outcome and trace go with every report (to the xdist controller)."""
-        if report.nodeid != self.nodeid or self.trace is None:
+        span and begins the next phase's: after a setup that passed the call (unless
+        `--setup-only`), then the teardown. A later report (a rerun plugin's) only labels."""
+        if report.nodeid != self.nodeid:
             return
-        if report.failed:
+        failed = report.failed
+        if failed:
             self.outcome = "fail"
         elif report.skipped and self.outcome == "pass":
             self.outcome = ""  # neither: OpenTelemetry names only pass and fail
-        setattr(report, TRACE_ATTRIBUTE, (self.trace.trace_id, self.trace.span_id))
-        if report.when == self.phase and type(report) is pytest.TestReport:
-            self.spans.end_phase(self.phase_error if report.failed else None)
+        when = report.when
+        if when != self.phase or type(report) is not pytest.TestReport:
+            return
+        self.spans.end_phase(self.phase_error if failed else None)
+        if when == "setup" and report.passed and self.calls:
+            self._begin_phase("call")
+        elif when != "teardown":
+            self._begin_phase("teardown")
+        else:
             self.phase = ""
+            if self.handler is not None:
+                self.handler.when = "setup"  # a rerun plugin's next attempt
 
     # -- the collected tests ---------------------------------------------------
 
@@ -550,14 +546,22 @@ class SessionStream(_Stream):
         # Its file and line came with the collection: the start says only when. At once,
         # with the batch before it: a test that kills pytest is known by its start, and
         # the tests before it by their results (one write per test).
-        self.writer.write(TestStart(time=time.time(), nodeid=nodeid), urgent=True)
+        # Where the test runs here, its start carries its trace (a test that passes
+        # needs no other line for it).
         if self.runs_tests:
-            self._begin_test(nodeid, location)
+            trace = self._begin_test(nodeid, location)
+            trace_id = trace.trace_id
+            span_id = "" if trace.span_id == trace_id[16:] else trace.span_id
+            start = encode_test_start(time.time(), nodeid, trace_id, span_id)
+        else:
+            start = encode_test_start(time.time(), nodeid)
+        self.writer.write_line(start, urgent=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.runs_tests:
             self._end_phase(report)
-        if report.passed and not hasattr(report, "wasxfail") and self._pytest_says_status():
+        passed = report.passed and "wasxfail" not in report.__dict__  # (hasattr: a raise)
+        if passed and self._pytest_says_status():
             # What pytest's own hooks say for a passed phase, at no cost: "" for setup and
             # teardown, "passed" for the call.
             raw = "passed" if report.when == "call" else ""
@@ -568,14 +572,14 @@ class SessionStream(_Stream):
             self.totals[raw] += 1
         nodeid = report.nodeid
         held = self.folding.get(nodeid, [])
-        plain = report.passed and raw in ("", "passed") and not hasattr(report, "wasxfail")
+        plain = passed and raw in ("", "passed")
         if held is not None and plain:
             held.append(report)
             if report.when != "teardown":
                 self.folding[nodeid] = held
                 return
             del self.folding[nodeid]
-            if [r.when for r in held] == ["setup", "call", "teardown"]:
+            if len(held) == 3 and held[0].when == "setup" and held[1].when == "call":
                 self._write_passed(held)
                 return
             held, report = held[:-1], held[-1]  # not pytest's usual three: sent as they came
@@ -601,29 +605,35 @@ class SessionStream(_Stream):
         return self._status_by_pytest
 
     def _write_passed(self, reports: list[pytest.TestReport]) -> None:
-        """One line for a test whose three phases passed; its trace line, if still in the
-        writer's batch, is taken back."""
-        nodeid = reports[0].nodeid
-        self.writer.take_back(("trace", nodeid))
-        trace_id, span_id = getattr(reports[0], TRACE_ATTRIBUTE, ("", ""))
-        self.writer.write(
-            TestPassed(
-                time=time.time(),
-                nodeid=nodeid,
-                durations=(
-                    round(reports[0].duration, 6),
-                    round(reports[1].duration, 6),
-                    round(reports[2].duration, 6),
-                ),
-                worker=_worker_of(reports[0]),
-                trace_id=trace_id,
-                span_id=span_id,
-                # The teardown's report holds what every phase captured.
-                stdout=clip(reports[2].capstdout),
-                stderr=clip(reports[2].capstderr),
-                log=clip(reports[2].caplog),
-            )
+        """One line for a test whose three phases passed. Where the tests run here, one
+        after another, it needs neither its node id, its time nor its trace: the start
+        just before it gave them (docs/events.md)."""
+        teardown = reports[2]
+        durations = (
+            round(reports[0].duration, 6),
+            round(reports[1].duration, 6),
+            round(teardown.duration, 6),
         )
+        # The teardown's report holds what every phase captured.
+        stdout, stderr, log = teardown.capstdout, teardown.capstderr, teardown.caplog
+        if self.runs_tests:
+            self.writer.write_line(
+                encode_test_pass(durations, clip(stdout), clip(stderr), clip(log))
+            )
+            return
+        trace_id, span_id = getattr(teardown, TRACE_ATTRIBUTE, ("", ""))
+        passed = TestPassed(
+            time=time.time(),
+            nodeid=teardown.nodeid,
+            durations=durations,
+            worker=_worker_of(teardown),
+            trace_id=trace_id,
+            span_id=span_id,
+            stdout=clip(stdout),
+            stderr=clip(stderr),
+            log=clip(log),
+        )
+        self.writer.write(passed)
 
     def _unfolded(self, report: pytest.TestReport) -> None:
         """A test's reports go out one by one after all: what else it needs sent first."""
@@ -694,13 +704,26 @@ class WorkerStream(_Stream):
             self._write_collection(session, self.deselected)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self._begin_test(nodeid, location)
+        """The controller writes the start: the trace goes on a line of its own."""
+        trace = self._begin_test(nodeid, location)
+        self.writer.write(
+            TestTrace(
+                time=time.time(),
+                nodeid=nodeid,
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                worker=self.worker,
+            ),
+            key=("trace", nodeid),
+        )
 
     @pytest.hookimpl(tryfirst=True)  # before xdist sends the report on: it carries the trace
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """The controller sends a test whose phases all passed as one line with its
         trace ids: the worker's own trace line is taken back if still batched. A
         failure's trace goes at once, as the controller sends the failure."""
+        if report.nodeid == self.nodeid and self.trace is not None:
+            setattr(report, TRACE_ATTRIBUTE, (self.trace.trace_id, self.trace.span_id))
         self._end_phase(report)
         plain = report.passed and not hasattr(report, "wasxfail")
         self.plain = plain and (report.when == "setup" or self.plain)

@@ -46,9 +46,9 @@ from mcp_dashboard.events import (
     RunCancel,
     RunFinish,
     RunStart,
+    StreamReader,
     TestPassed,
     TestReport,
-    parse_line,
 )
 from mcp_dashboard.status import collect_report_status
 
@@ -321,19 +321,20 @@ class Run:
         """Every event in arrival order, ending with exactly one RunFinish."""
         assert self._proc is not None, "start() first"
         splitter = LineSplitter()
+        reader = StreamReader()
         with self.events_path.open("rb", buffering=0) as stream:
             while True:
                 while self._pending:
                     yield self._pending.pop(0)
                 chunk = stream.read(READ_SIZE)
                 if chunk:
-                    for event in self._parse_all(splitter, chunk):
+                    for event in self._parse_all(splitter, reader, chunk):
                         yield event
                     continue
                 if self._proc.returncode is not None:
                     self._kill_leftovers()
                     while chunk := stream.read(READ_SIZE):
-                        for event in self._parse_all(splitter, chunk):
+                        for event in self._parse_all(splitter, reader, chunk):
                             yield event
                     break
                 self._wake.clear()
@@ -366,13 +367,13 @@ class Run:
         kept = [line for line in self.output if line.strip()]
         return "\n".join(kept[-lines:])
 
-    def _parse_all(self, splitter: LineSplitter, chunk: bytes) -> list[Event]:
+    def _parse_all(self, splitter: LineSplitter, reader: StreamReader, chunk: bytes) -> list[Event]:
         events = []
         lines = splitter.feed(chunk)
         self._count_oversized(splitter)
         for line in lines:
             try:
-                event = parse_line(line)
+                event = reader.read(line)
             except ParseError as exc:
                 self.ignored[exc.kind] += 1
                 continue

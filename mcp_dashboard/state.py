@@ -521,9 +521,9 @@ def _on_test_start(state: RunState, e: TestStart) -> RunState:
     test = old or _evolve(_new_test(e.nodeid), file=e.file, line=e.line)
     if test.started_at is not None:
         return state
-    return _put(
-        state, old, _evolve(test, status=_running_unless_over(state, test), started_at=e.time)
-    )
+    status = _running_unless_over(state, test)
+    trace_id = e.trace_id or test.trace_id
+    return _put(state, old, _evolve(test, status=status, started_at=e.time, trace_id=trace_id))
 
 
 def _on_step(state: RunState, e: Step) -> RunState:

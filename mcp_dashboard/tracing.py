@@ -24,10 +24,11 @@ from typing import Protocol
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
 TRACEPARENT = "TRACEPARENT"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_LOW_64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +45,32 @@ class TraceIds:
 
 class _Current(NonRecordingSpan):
     """The ids-only span current while a test runs: the test's own between its phases, a
-    phase's during it. One object and one context for the whole test, and a phase's id
-    minted only if something asks for it: at 20,000 trivial tests, a context and a span
-    made per phase cost more than the tests."""
+    phase's during it. One object, in one context, for every test of the run, and a
+    span id minted only if something asks for it: at 20,000 trivial tests, a context
+    and a span made per test or phase cost more than the tests."""
 
-    def __init__(self, test: SpanContext, mint: Callable[[], int]) -> None:
-        super().__init__(test)
-        self._test = test
+    def __init__(self, mint: Callable[[], int]) -> None:
+        super().__init__(INVALID_SPAN_CONTEXT)
         self._mint = mint
+        self._trace_id = 0
+        self._test: SpanContext | None = None
         self._phase: SpanContext | None = None
         self._in_phase = False
 
     def get_span_context(self) -> SpanContext:
-        if not self._in_phase:
-            return self._test
-        if self._phase is None:
-            self._phase = SpanContext(self._test.trace_id, self._mint(), False, _SAMPLED)
-        return self._phase
+        trace_id = self._trace_id
+        if not trace_id:
+            return INVALID_SPAN_CONTEXT  # (only a span kept past its test asks then)
+        if self._in_phase:
+            if self._phase is None:
+                self._phase = SpanContext(trace_id, self._mint(), False, _SAMPLED)
+            return self._phase
+        if self._test is None:  # the test's span id is its trace id's last 64 bits
+            self._test = SpanContext(trace_id, trace_id & _LOW_64, False, _SAMPLED)
+        return self._test
+
+    def begin_test(self, trace_id: int) -> None:
+        self._trace_id, self._test, self._phase, self._in_phase = trace_id, None, None, False
 
     def begin_phase(self) -> None:
         self._phase, self._in_phase = None, True
@@ -85,21 +95,33 @@ class TestSpans:
         self._random = random.Random()  # noqa: S311
         self._trace_id = 0
         self._open: list[tuple[trace.Span, Token[Context]]] = []
-        self._current: _Current | None = None  # ids only: the test's, then its phases'
+        self._current = _Current(self._span_id)  # ids only: the test's, then its phases'
+        # The context that makes `_current` current, and the one it was made from: made
+        # again only when a test begins in another.
+        self._context: tuple[Context, Context] | None = None
+        self._token: Token[Context] | None = None
         self._environ: str | None = None
 
     def begin_test(self, name: str, attributes: Mapping[str, str | int] | None = None) -> TraceIds:
         """A new trace; its root span is current, and in TRACEPARENT, until `end_test`."""
         if self._tracer is None:
-            self._trace_id = self._nonzero(128)
-            test = SpanContext(self._trace_id, self._nonzero(64), False, _SAMPLED)
-            self._current = _Current(test, self._span_id)
-            span: trace.Span = self._current
+            # The test's span id is its trace id's last 64 bits, so a line naming the
+            # trace names the span too (docs/events.md); neither half may be zero.
+            self._trace_id = trace_id = self._nonzero(128)
+            while not trace_id & _LOW_64:
+                self._trace_id = trace_id = self._nonzero(128)
+            self._current.begin_test(trace_id)
+            outside = context.get_current()
+            made = self._context
+            if made is None or made[0] is not outside:
+                made = self._context = (outside, trace.set_span_in_context(self._current, outside))
+            self._token = context.attach(made[1])
+            ids = TraceIds(f"{trace_id:032x}", f"{trace_id & _LOW_64:016x}")
         else:  # a root: whatever context the test process runs in is not its parent
             span = self._tracer.start_span(name, context=Context(), attributes=attributes)
             self._trace_id = span.get_span_context().trace_id
-        self._enter(span)
-        ids = TraceIds(f"{self._trace_id:032x}", f"{span.get_span_context().span_id:016x}")
+            self._enter(span)
+            ids = TraceIds(f"{self._trace_id:032x}", f"{span.get_span_context().span_id:016x}")
         self._environ = os.environ.get(TRACEPARENT)
         os.environ[TRACEPARENT] = ids.traceparent
         return ids
@@ -109,16 +131,23 @@ class TestSpans:
         (`pass` or `fail`; empty for a skipped test, which it has no word for)."""
         if not self._trace_id:
             return
-        span = self._open[-1][0]
-        if outcome and span.is_recording():
-            span.set_attribute("test.case.result.status", outcome)
-            if outcome == "fail":
-                span.set_status(trace.StatusCode.ERROR)
-        self._leave()
+        if self._token is not None:
+            context.detach(self._token)
+            self._token = None
+            self._current.begin_test(0)
+        else:
+            span = self._open[-1][0]
+            if outcome and span.is_recording():
+                span.set_attribute("test.case.result.status", outcome)
+                if outcome == "fail":
+                    span.set_status(trace.StatusCode.ERROR)
+            self._leave()
         self._trace_id = 0
-        self._current = None
         if self._environ is None:
-            os.environ.pop(TRACEPARENT, None)
+            try:  # noqa: SIM105 (not pop(), nor suppress(): a lookup or a with more, every test)
+                del os.environ[TRACEPARENT]
+            except KeyError:  # the test took it away itself
+                pass
         else:
             os.environ[TRACEPARENT] = self._environ
 
@@ -126,7 +155,7 @@ class TestSpans:
         """A child span of the test's, current until `end_phase` (nothing outside a test)."""
         if not self._trace_id:
             return
-        if self._current is not None:
+        if self._token is not None:
             self._current.begin_phase()
         elif self._tracer is not None:
             self._enter(self._tracer.start_span(when))
@@ -134,7 +163,7 @@ class TestSpans:
     def end_phase(self, error: str | None = None) -> None:
         """End the phase's span; an `error` (the type name of what it raised, not a skip)
         marks it failed."""
-        if self._current is not None:
+        if self._token is not None:
             self._current.end_phase()
             return
         if len(self._open) < 2:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from mcp_dashboard.events import Event, RunFinish, RunStart, TestPassed, TestTrace
+from mcp_dashboard.events import Event, RunFinish, RunStart, TestPassed, TestStart, TestTrace
 from mcp_dashboard.runner import Run, RunConfig
 from mcp_dashboard.state import RunState, reduce_all
 
@@ -48,9 +48,14 @@ class Recorded:
         return [e for e in self.events if isinstance(e, kind)]
 
     def traces(self) -> dict[str, TestTrace]:
-        """Each test's trace, from its `test_trace` line or, for a test that passed in one
-        `test_pass` line (schema v2), from that line."""
+        """Each test's trace, from its `test_trace` line, its `test_start` (a test run in
+        the process that writes the start) or, under xdist, its `test_pass` line."""
         found = {e.nodeid: e for e in self.of(TestTrace)}
+        for s in self.of(TestStart):
+            if s.trace_id and s.nodeid not in found:
+                found[s.nodeid] = TestTrace(
+                    time=s.time, nodeid=s.nodeid, trace_id=s.trace_id, span_id=s.span_of
+                )
         for e in self.of(TestPassed):
             if e.trace_id and e.nodeid not in found:
                 found[e.nodeid] = TestTrace(

@@ -17,6 +17,7 @@ from mcp_dashboard.events import (
     TestPassed,
     TestReport,
     TestStart,
+    TestTrace,
     WarningRecorded,
 )
 from mcp_dashboard.runner import Run, RunConfig, pytest_command
@@ -80,21 +81,23 @@ async def test_outcomes_suite_events_in_order_and_complete(workdir: Path) -> Non
     assert collection.tests[6].critical_path == ""  # its module
     assert error_test.markers == ("integration", "critical_path")  # closest first
 
-    # Per test: its start; then for a test whose phases all passed one `test_pass` line (its
-    # trace was taken back from the batch, unless a step sent the batch first); any other
-    # test sends its trace, then its phases in order.
-    stepped = {s.nodeid for s in rec.of(Step)}
+    # Per test: its start, carrying its trace; then for a test whose phases all passed one
+    # `test_pass` line (the reader names its test and its time from the start before it);
+    # any other test sends its phases in order. No `test_trace` line without xdist.
     passes = {e.nodeid: e for e in rec.of(TestPassed)}
     assert list(passes) == [order[0], order[6], order[7]]
+    starts = {e.nodeid: e for e in rec.of(TestStart)}
+    assert rec.of(TestTrace) == []
     for nodeid in order:
         mine = [e for e in rec.events if getattr(e, "nodeid", None) == nodeid]
         shape = [(e.type, getattr(e, "when", None)) for e in mine if e.type.startswith("test_")]
+        assert len(starts[nodeid].trace_id) == 32 and starts[nodeid].span_id == ""
         if nodeid in passes:
-            trace = [("test_trace", None)] if nodeid in stepped else []
-            assert shape == [("test_start", None), *trace, ("test_pass", None)]
+            assert shape == [("test_start", None), ("test_pass", None)]
+            assert passes[nodeid].time == starts[nodeid].time + sum(passes[nodeid].durations)
             continue
         phases = [w for t, w in shape if t == "test_report"]
-        assert shape[:2] == [("test_start", None), ("test_trace", None)]
+        assert shape[0] == ("test_start", None)
         assert phases in (["setup", "call", "teardown"], ["setup", "teardown"])
     reports = {(e.nodeid, e.when): e for e in rec.of(TestReport)}
     assert len(reports) == len(rec.of(TestReport)) == 14  # 4 x 3 phases + 2

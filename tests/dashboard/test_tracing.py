@@ -147,6 +147,13 @@ def test_the_span_and_traceparent_last_only_as_long_as_the_test(
     second = spans.begin_test("t.py::test_b")
     spans.end_test()
     assert second.trace_id != test.trace_id
+    # Ids only: a test's own span id is its trace id's last 64 bits (its start line's
+    # trace id then names both).
+    assert (test.span_id, second.span_id) == (test.trace_id[16:], second.trace_id[16:])
+    monkeypatch.delenv(TRACEPARENT)
+    spans.begin_test("t.py::test_c")
+    spans.end_test()
+    assert TRACEPARENT not in os.environ  # none before it, none after
 
 
 def test_the_reducer_keeps_a_tests_last_trace() -> None:
