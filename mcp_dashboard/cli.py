@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from mcp_dashboard.db_views.engines import load_in_background
 from mcp_dashboard.github_summary import markdown_summary
 from mcp_dashboard.headless import HeadlessPrinter, wants_colour
 from mcp_dashboard.headless_run import fold
@@ -101,6 +102,8 @@ def run_ci(options: Options, out: TextIO) -> int:
             steps=options.steps,
             colour=wants_colour(out, options.color, os.environ),
         )
+        if not options.rerun_failed:
+            load_in_background()  # what reading the run's tool calls needs, during the run
         state, run = asyncio.run(drive(config, printer))
         state = launcher.finish(run_id, state)
         # A rerun of a few tests is not measured against the runs of every test.

@@ -8,6 +8,7 @@ other process can see it), and any other engine.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def database_engine(database_url: str) -> SQLiteFile | PostgreSQL:
     raise UnsupportedDatabase(
         f"the dashboard reads a SQLite file or PostgreSQL; {backend} is not supported"
     )
+
+
+def load_in_background() -> None:
+    """Import what `database_engine` needs (SQLAlchemy, the service's URL rule: ~0.3 s)
+    in a thread while a run goes on: `--ci` reads the run's tool calls after pytest has
+    ended, and would otherwise spend that time before its summary."""
+    threading.Thread(target=_load, name="mcp-dashboard-engines", daemon=True).start()
+
+
+def _load() -> None:
+    import sqlalchemy.engine  # noqa: F401  # (imported for its side effect: loaded)
+
+    import mcp_service.db  # noqa: F401  # (as above)
