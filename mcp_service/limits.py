@@ -100,6 +100,31 @@ class Limits:
         return cls(by_tier)
 
 
+def in_flight_refusal(
+    client_id: str, tier: str, limits: TierLimits, in_flight: int
+) -> RateLimitedError:
+    """A call over the tier's calls in flight (counted here, or in Redis)."""
+    calls = "call" if in_flight == 1 else "calls"
+    return RateLimitedError(
+        f"client {client_id} has {in_flight} {calls} in flight; "
+        f"the limit of its tier ({tier}) is {limits.in_flight}",
+        retry_after=1.0,
+    )
+
+
+def rate_refusal(
+    client_id: str, tier: str, limits: TierLimits, retry_after: float
+) -> RateLimitedError:
+    """A call over the tier's calls per second, with when to try again."""
+    rate = limits.calls_per_second
+    unit = "call" if rate == 1 else "calls"
+    return RateLimitedError(
+        f"client {client_id} is over {rate:g} {unit} per second "
+        f"(burst {limits.burst}), the limit of its tier ({tier})",
+        retry_after=retry_after,
+    )
+
+
 def parse_tier_limits(name: str, raw: str, base: TierLimits) -> TierLimits:
     """`calls_per_second=50,burst=100` over `base`; ValidationError naming the bad part."""
     known = {f.name for f in fields(TierLimits)}
@@ -204,18 +229,10 @@ class CallLimiter:
             budget.tokens = min(float(limits.burst), budget.tokens + refill)
             budget.updated = now
         if budget.in_flight >= limits.in_flight:
-            raise RateLimitedError(
-                f"client {client_id} has {budget.in_flight} calls in flight; "
-                f"the limit of its tier ({tier}) is {limits.in_flight}",
-                retry_after=1.0,
-            )
+            raise in_flight_refusal(client_id, tier, limits, budget.in_flight)
         if budget.tokens < 1.0:
             wait = (1.0 - budget.tokens) / limits.calls_per_second
-            raise RateLimitedError(
-                f"client {client_id} is over {limits.calls_per_second:g} calls per second "
-                f"(burst {limits.burst}), the limit of its tier ({tier})",
-                retry_after=wait,
-            )
+            raise rate_refusal(client_id, tier, limits, wait)
         budget.tokens -= 1.0
         budget.in_flight += 1
 

@@ -26,8 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mcp_service.errors import RateLimitedError, RedisUnavailableError, SessionExpiredError
-from mcp_service.limits import Limits
+from mcp_service.errors import RedisUnavailableError, SessionExpiredError
+from mcp_service.limits import Limits, in_flight_refusal, rate_refusal
 from mcp_service.rate_limited_log import RateLimitedLog
 
 log = RateLimitedLog(logging.getLogger(__name__))  # Redis away: a line per 10 s, not per call
@@ -151,17 +151,9 @@ class RedisCallLimiter:
         if verdict == 3:
             raise SessionExpiredError(f"session {session_id} expired")
         if verdict == 1:
-            raise RateLimitedError(
-                f"client {client_id} has {int(answer[1])} calls in flight; "
-                f"the limit of its tier ({tier}) is {limits.in_flight}",
-                retry_after=1.0,
-            )
+            raise in_flight_refusal(client_id, tier, limits, int(answer[1]))
         if verdict == 2:
-            raise RateLimitedError(
-                f"client {client_id} is over {limits.calls_per_second:g} calls per second "
-                f"(burst {limits.burst}), the limit of its tier ({tier})",
-                retry_after=float(answer[1]),
-            )
+            raise rate_refusal(client_id, tier, limits, float(answer[1]))
         return ticket
 
     def release(self, client_id: str, ticket: str | None) -> asyncio.Task[None] | None:

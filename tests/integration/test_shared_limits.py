@@ -150,7 +150,7 @@ async def test_a_dead_processs_places_lapse_by_themselves(redis_url: str, step: 
         alive = RedisCallLimiter(limits, redis, call_timeout=10)
         client_id = f"lapse-{free_port()}"
         assert await died.admit(client_id, "basic") is not None  # never released: it "died"
-        with pytest.raises(RateLimitedError, match="1 calls in flight"):
+        with pytest.raises(RateLimitedError, match="has 1 call in flight;"):
             await alive.admit(client_id, "basic")
 
         async def admitted() -> bool:
