@@ -10,12 +10,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from mcp_service.errors import RedisUnavailableError
 
 # A call must not hang on a Redis that stopped answering: its check fails instead.
 SOCKET_TIMEOUT_S = 2.0
+MAX_REFUSAL_CHARS = 200  # of what Redis said when it refused us
 
 
 def shown_url(url: str) -> str:
@@ -40,6 +41,10 @@ async def connect(url: str) -> Redis:
         raise RedisUnavailableError(f"MCP_REDIS_URL is not a Redis URL ({exc})") from None
     try:
         await redis.ping()
+    except ResponseError as exc:  # it answered, and said no (a database it lacks, a login)
+        await redis.aclose()
+        said = str(exc)[:MAX_REFUSAL_CHARS]  # Redis's words never hold the password
+        raise RedisUnavailableError(f"Redis at {shown} refused: {said}") from None
     except (RedisError, OSError) as exc:
         await redis.aclose()
         raise RedisUnavailableError(

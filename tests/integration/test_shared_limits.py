@@ -206,6 +206,18 @@ async def test_an_unreachable_redis_stops_the_service_at_start_without_its_passw
     step("A Redis that does not answer stops the start with one line, no password in it")
 
 
+async def test_a_redis_that_refuses_is_told_apart_from_one_that_does_not_answer(
+    redis_url: str, database_url: str, step: Step
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/99"  # a database the server does not have
+    service = MCPService(make_settings(database_url, redis_url=url))
+    with pytest.raises(RedisUnavailableError) as refused:
+        await service.initialize()
+    assert refused.value.message == f"Redis at {url} refused: DB index is out of range"
+    assert not service.is_initialized
+    step("A Redis that answers but refuses says what it said, not that it does not answer")
+
+
 def test_serve_with_an_unreachable_redis_exits_with_one_line(tmp_path: Path, step: Step) -> None:
     env = {
         **os.environ,
