@@ -10,6 +10,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from mcp_service.errors import RedisUnavailableError
@@ -35,7 +38,15 @@ async def connect(url: str) -> Redis:
     shown = shown_url(url)
     try:
         redis = Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
+            url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            # A pooled connection that a restarted Redis closed fails its next command
+            # once: that command is tried again, at once, on a new connection. (Had the
+            # old server run it before closing, a call's token or ticket is taken twice:
+            # the ticket lapses by itself.)
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
     except ValueError as exc:
         raise RedisUnavailableError(f"MCP_REDIS_URL is not a Redis URL ({exc})") from None

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_service import MCPService
-from mcp_service.errors import RateLimitedError, RedisUnavailableError
+from mcp_service.errors import RateLimitedError, RedisUnavailableError, SessionExpiredError
 from mcp_service.limits import DEFAULT_LIMITS, Limits, TierLimits
 from mcp_service.permissions import Permission
 from mcp_service.shared_limits import RedisCallLimiter
@@ -204,6 +204,33 @@ async def test_an_unreachable_redis_stops_the_service_at_start_without_its_passw
     assert "hunter2" not in refused.value.message
     assert not service.is_initialized
     step("A Redis that does not answer stops the start with one line, no password in it")
+
+
+async def test_the_first_call_after_a_redis_restart_is_served(
+    database_url: str, raw_db: AsyncEngine, step: Step
+) -> None:
+    """The pooled connection the old server closed is replaced, not reported as Redis away:
+    the new, empty Redis answers that the session's key is gone, and a new session works."""
+    port = free_port()
+    with ExitStack() as redis_server:
+        url = redis_server.enter_context(private_redis(port))
+        service = MCPService(make_settings(database_url, redis_url=url))
+        await service.initialize()
+        try:
+            client = await service.register_client("redis restart", "basic")
+            cid = client.client_id
+            session = (await service.create_session(cid)).session_id
+            await service.execute_tool(session, "echo", {"message": "before"}, client_id=cid)
+            redis_server.close()
+            redis_server.enter_context(private_redis(port))  # back where it was, empty
+            with pytest.raises(SessionExpiredError):
+                await service.execute_tool(session, "echo", {"message": "old"}, client_id=cid)
+            again = (await service.create_session(cid)).session_id
+            await service.execute_tool(again, "echo", {"message": "new"}, client_id=cid)
+        finally:
+            await service.shutdown()
+    assert await statuses(raw_db, cid) == ["denied", "success", "success"]
+    step("Redis restarted between two calls: the next call is answered, on a new connection")
 
 
 async def test_a_redis_that_refuses_is_told_apart_from_one_that_does_not_answer(
