@@ -395,12 +395,11 @@ class StreamReader:
         if isinstance(event, TestStart):
             self._start = event
         elif isinstance(event, TestPassed) and not event.nodeid:
-            passed = event
             start = self._start
             if start is None:
                 raise MalformedLine("test_pass: no test_start before it names its test")
-            time = passed.time or start.time + sum(passed.durations)
-            event = dataclasses.replace(passed, nodeid=start.nodeid, time=time)
+            time = event.time or start.time + sum(event.durations)
+            event = dataclasses.replace(event, nodeid=start.nodeid, time=time)
         return event
 
 

@@ -543,11 +543,10 @@ class SessionStream(_Stream):
         )
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        # Its file and line came with the collection: the start says only when. At once,
-        # with the batch before it: a test that kills pytest is known by its start, and
-        # the tests before it by their results (one write per test).
-        # Where the test runs here, its start carries its trace (a test that passes
-        # needs no other line for it).
+        # Its file and line came with the collection: the start says when and, where the
+        # test runs here, its trace (a test that passes needs no other line for it). At
+        # once, with the batch before it: a test that kills pytest is known by its start,
+        # and the tests before it by their results (one write per test).
         if self.runs_tests:
             trace = self._begin_test(nodeid, location)
             trace_id = trace.trace_id

@@ -105,11 +105,7 @@ class TestSpans:
     def begin_test(self, name: str, attributes: Mapping[str, str | int] | None = None) -> TraceIds:
         """A new trace; its root span is current, and in TRACEPARENT, until `end_test`."""
         if self._tracer is None:
-            # The test's span id is its trace id's last 64 bits, so a line naming the
-            # trace names the span too (docs/events.md); neither half may be zero.
-            self._trace_id = trace_id = self._nonzero(128)
-            while not trace_id & _LOW_64:
-                self._trace_id = trace_id = self._nonzero(128)
+            self._trace_id = trace_id = self._test_trace_id()
             self._current.begin_test(trace_id)
             outside = context.get_current()
             made = self._context
@@ -183,6 +179,14 @@ class TestSpans:
 
     def _span_id(self) -> int:
         return self._nonzero(64)
+
+    def _test_trace_id(self) -> int:
+        """A trace id whose last 64 bits are its test's span id, so a line naming the trace
+        names the span too (docs/events.md): neither may be zero."""
+        while True:
+            value = self._random.getrandbits(128)
+            if value & _LOW_64:
+                return value
 
     def _nonzero(self, bits: int) -> int:
         """A random id; zero means "invalid" in W3C trace context."""

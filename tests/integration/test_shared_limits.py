@@ -167,6 +167,14 @@ async def test_a_dead_processs_places_lapse_by_themselves(redis_url: str, step: 
     step("A call whose process died holds its place only until its deadline")
 
 
+async def served_once(service: MCPService, name: str) -> tuple[str, str]:
+    """A new basic client with a session and one echo served: its id and the session's."""
+    cid = (await service.register_client(name, "basic")).client_id
+    session = (await service.create_session(cid)).session_id
+    await service.execute_tool(session, "echo", {"message": "up"}, client_id=cid)
+    return cid, session
+
+
 async def test_calls_are_refused_with_a_row_while_redis_is_away(
     database_url: str, raw_db: AsyncEngine, step: Step
 ) -> None:
@@ -175,10 +183,7 @@ async def test_calls_are_refused_with_a_row_while_redis_is_away(
         service = MCPService(make_settings(database_url, redis_url=url))
         await service.initialize()
         try:
-            client = await service.register_client("redis away", "basic")
-            cid = client.client_id
-            session = (await service.create_session(cid)).session_id
-            await service.execute_tool(session, "echo", {"message": "up"}, client_id=cid)
+            cid, session = await served_once(service, "redis away")
             redis_server.close()  # the Redis stops; the service runs on
             with pytest.raises(RedisUnavailableError) as refused:
                 await service.execute_tool(session, "echo", {"message": "down"}, client_id=cid)
@@ -217,10 +222,7 @@ async def test_the_first_call_after_a_redis_restart_is_served(
         service = MCPService(make_settings(database_url, redis_url=url))
         await service.initialize()
         try:
-            client = await service.register_client("redis restart", "basic")
-            cid = client.client_id
-            session = (await service.create_session(cid)).session_id
-            await service.execute_tool(session, "echo", {"message": "before"}, client_id=cid)
+            cid, session = await served_once(service, "redis restart")
             redis_server.close()
             redis_server.enter_context(private_redis(port))  # back where it was, empty
             with pytest.raises(SessionExpiredError):
