@@ -245,8 +245,47 @@ class History:
         return [duration for (duration,) in rows]
 
     @_serialized
+    def fingerprint(self, run_id: int) -> str:
+        row = self._db.execute("SELECT fingerprint FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def earlier_results(
+        self, run_id: int, nodeids: Sequence[str] | None = None, window: int = WINDOW
+    ) -> dict[str, list[Result]]:
+        """Each test's last `window` results before run `run_id`, newest first: of the tests
+        `nodeids` names, or (None) of the tests of the last finished run of the same PATHS.
+
+        On a connection of its own (WAL: it reads while the history writes), so a run's
+        history is read while the run goes on, and its results written meanwhile.
+        """
+        if nodeids is None:
+            tests = (
+                "SELECT nodeid FROM results WHERE run_id = (SELECT id FROM runs WHERE "
+                "paths = (SELECT paths FROM runs WHERE id = :run) AND ended IS NOT NULL "
+                "AND id < :run ORDER BY id DESC LIMIT 1)"
+            )
+        else:
+            tests = "SELECT value FROM json_each(:tests)"
+        query = f"""
+            SELECT nodeid, run_id, outcome, duration, fingerprint FROM (
+                SELECT r.nodeid, r.run_id, r.outcome, r.duration, runs.fingerprint,
+                       ROW_NUMBER() OVER (PARTITION BY r.nodeid ORDER BY r.run_id DESC) AS n
+                FROM results r JOIN runs ON runs.id = r.run_id
+                WHERE r.nodeid IN ({tests}) AND r.run_id < :run
+            ) WHERE n <= :window ORDER BY nodeid, run_id DESC
+            """  # noqa: S608 (one of two fixed texts)
+        parameters = {"run": run_id, "window": window, "tests": json.dumps(list(nodeids or ()))}
+        by_test: dict[str, list[Result]] = defaultdict(list)
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30.0)) as db:
+            for nodeid, rid, outcome, duration, fingerprint in db.execute(query, parameters):
+                by_test[nodeid].append(Result(rid, outcome, duration, fingerprint))
+        return dict(by_test)
+
+    @_serialized
     def assess(self, run_id: int, window: int = WINDOW) -> list[TestHistory]:
-        """Flaky and slower flags for each test of run `run_id`, from its recent results."""
+        """Flaky and slower flags for each test of run `run_id`, from its recent results,
+        all read from the file (`Launcher.finish` assesses from what it read during the
+        run, the same verdicts: a test holds it to this)."""
         rows = self._db.execute(
             """
             SELECT nodeid, run_id, outcome, duration, fingerprint FROM (

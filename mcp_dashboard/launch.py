@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from mcp_dashboard.events import HistoryLoaded
 from mcp_dashboard.fingerprint import code_fingerprint
-from mcp_dashboard.history import WINDOW, History, paths_key
+from mcp_dashboard.gc_pause import gc_paused
+from mcp_dashboard.history import WINDOW, History, Result, assess_test, paths_key
 from mcp_dashboard.options import Options
 from mcp_dashboard.runner import STATE_DIR, RunConfig, prepare_state_dir
 from mcp_dashboard.state import RunState, reduce
@@ -49,6 +52,13 @@ def node_targets(rootdir: str, nodeids: list[str]) -> list[str]:
     return [os.path.join(rootdir, nodeid) for nodeid in nodeids]
 
 
+class _Begun(NamedTuple):
+    """A run begun here: the code it tests, and its tests' history, read while it runs."""
+
+    fingerprint: str
+    earlier: Future[dict[str, list[Result]]]
+
+
 class Launcher:
     def __init__(
         self,
@@ -69,11 +79,16 @@ class Launcher:
             prepare_state_dir(self.cwd / STATE_DIR)
         self.history_path: Path = options.history or self.cwd / STATE_DIR / HISTORY_FILE
         self.history = History(self.history_path)
+        # Reads the history during a run, and writes a run's results while its verdicts
+        # are made: at 20,000 tests, either took longer than everything else after pytest.
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="history")
+        self._begun: dict[int, _Begun] = {}
 
     def __enter__(self) -> Launcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
         self.history.close()
 
     def initial_targets(self) -> list[str]:
@@ -113,13 +128,40 @@ class Launcher:
         """Record the start of a run (blocking: git and the history file; the app calls it
         from a worker thread)."""
         fingerprint = code_fingerprint(self.cwd)
-        return self.history.start_run(self.key, [*config.pytest_args], time.time(), fingerprint)
+        run_id = self.history.start_run(self.key, [*config.pytest_args], time.time(), fingerprint)
+        # Its tests are most likely those of the last run of these PATHS.
+        earlier = self._threads.submit(self.history.earlier_results, run_id)
+        self._begun[run_id] = _Begun(fingerprint, earlier)
+        return run_id
 
     def finish(self, run_id: int, state: RunState) -> RunState:
-        """Record the run, then fold in what the history says (flaky, slower)."""
-        self.history.finish_run(run_id, state)
-        assessed = tuple(self.history.assess(run_id))
-        return reduce(state, HistoryLoaded(time=time.time(), tests=assessed, window=WINDOW))
+        """Record the run, and fold in what the history says (flaky, slower): its results
+        are written while the verdicts are made from its tests' earlier results (read
+        during the run; a test the read did not cover is read now)."""
+        with gc_paused():
+            writing = self._threads.submit(self.history.finish_run, run_id, state)
+            try:
+                begun = self._begun.pop(run_id, None)
+                if begun is None:  # a run begun elsewhere
+                    begun = _Begun(self.history.fingerprint(run_id), Future())
+                    begun.earlier.set_result({})
+                ran = [
+                    (t.nodeid, Result(run_id, t.status, t.duration, begun.fingerprint))
+                    for t in state.tests_in_order()
+                    if t.finished
+                ]
+                earlier = begun.earlier.result()
+                missing = [nodeid for nodeid, _ in ran if nodeid not in earlier]
+                if missing:
+                    earlier = {**earlier, **self.history.earlier_results(run_id, missing)}
+                assessed = tuple(
+                    assess_test(nodeid, [result, *earlier.get(nodeid, ())])
+                    for nodeid, result in ran
+                )
+                loaded = HistoryLoaded(time=time.time(), tests=assessed, window=WINDOW)
+                return reduce(state, loaded)
+            finally:
+                writing.result()  # recorded before the run is called finished (or its error)
 
     def recent_durations(self, nodeid: str) -> list[float]:
         return self.history.recent_durations(nodeid)

@@ -676,12 +676,14 @@ def _on_cancel(state: RunState, e: RunCancel) -> RunState:
 
 
 def _on_history(state: RunState, e: HistoryLoaded) -> RunState:
-    tests = state.tests
-    for entry in e.tests:
-        test = tests.get(entry.nodeid)
-        if test is not None and test.history != entry:
-            tests = tests.set(entry.nodeid, _evolve(test, history=entry))
-    return _evolve(state, tests=tests, history_window=e.window)
+    # Every test of a run at once: one mutation of the map, not a new map per test.
+    with state.tests.mutate() as tests:
+        for entry in e.tests:
+            test = tests.get(entry.nodeid)
+            if test is not None and test.history != entry:
+                tests[entry.nodeid] = _evolve(test, history=entry)
+        changed = tests.finish()
+    return _evolve(state, tests=changed, history_window=e.window)
 
 
 # Each handler takes its own event type; `reduce` looks it up by that type.

