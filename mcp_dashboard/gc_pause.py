@@ -1,4 +1,4 @@
-"""The cyclic garbage collector held off while a run's end allocates in a burst.
+"""The cyclic garbage collector held off while a run's end allocates in a burst, and at exit.
 
 At the end of a 20,000-test run, recording it and making its verdicts allocate some
 100,000 objects while the run's state holds millions: the collector's full passes
@@ -23,3 +23,10 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def no_collection_at_exit() -> None:
+    """The process ends now: its last collection would walk the whole run's state for
+    cycles that the exit frees anyway (0.13 s of a 20,000-test `--ci` run's exit,
+    measured; 0.02 s without). Everything alive now is left out of it (`gc.freeze`)."""
+    gc.freeze()
