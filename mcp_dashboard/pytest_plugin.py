@@ -66,6 +66,8 @@ COLLECTION_PART = 500  # tests per collection event: keeps every line small
 FIRST_WORKER = "gw0"  # the worker that sends the collected tests
 TRACE_ATTRIBUTE = "mcp_trace"  # a test report's (trace id, span id) of its test
 _PLUGIN_NAME = "mcp-dashboard-events"
+# A test none of whose reports has come yet (`SessionStream.folding`).
+_NONE_HELD: tuple[pytest.TestReport, ...] = ()
 # The standard variables that turn exporting on without --otlp-endpoint.
 OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -194,10 +196,12 @@ class _Writer:
             raise pytest.UsageError(f"--mcp-events: cannot open {path}: {exc}") from None
         self._flush_s = flush_s
         self._lock = threading.Lock()
-        self._batch: list[bytes | None] = []  # encoded lines
+        self._batch: list[bytes | None] = []  # encoded lines; None: one taken back
         self._keys: dict[tuple[str, str], int] = {}  # (kind, nodeid): its place in the batch
+        self._holes = False  # whether the batch holds a None
         self._direct = False
         self._pending = threading.Event()
+        self._asked = False  # whether `_pending` is set (read without a call per event)
         self._closing = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_every, name="mcp-dashboard-events", daemon=True
@@ -224,8 +228,11 @@ class _Writer:
             self._batch.append(line)
             if urgent:
                 self._flush()
-        if not urgent and not self._pending.is_set():
-            self._pending.set()  # a Condition's notify: not once per event
+                return
+            if self._asked:
+                return
+            self._asked = True
+        self._pending.set()  # a Condition's notify: once a batch, not once an event
 
     def flush(self) -> None:
         """Write the batch now."""
@@ -240,6 +247,7 @@ class _Writer:
             if place is None:
                 return False
             self._batch[place] = None
+            self._holes = True
             return True
 
     def close(self) -> None:
@@ -257,62 +265,71 @@ class _Writer:
                 return  # close() writes what is left
             with self._lock:
                 self._pending.clear()
+                self._asked = False
                 self._flush()
 
     def _flush(self) -> None:
         """Write the batch (the lock held)."""
-        if not self._batch:
+        batch = self._batch
+        if not batch:
             return
-        data = b"".join(line for line in self._batch if line is not None)
-        self._batch.clear()
-        self._keys.clear()
+        if self._holes:
+            data = b"".join([line for line in batch if line is not None])
+            self._holes = False
+        else:
+            data = b"".join(batch)  # type: ignore[arg-type]  # (no None: no holes)
+        batch.clear()
+        if self._keys:
+            self._keys.clear()
         self._write_all(data)
 
     def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        written = os.write(self._fd, data)
+        if written < len(data):  # a short write: rare, but allowed
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def _after_fork(self) -> None:
         # The parent writes its own batch; the child has no flusher thread and a lock
         # that another thread may have held at the fork.
         self._lock = threading.Lock()
-        self._batch, self._keys, self._direct = [], {}, True
+        self._batch, self._keys, self._holes, self._direct = [], {}, False, True
 
 
 class _StepHandler(logging.Handler):
     """Turns each record on `mcp.steps` into a step event of the running test.
 
-    One for the whole run, told which test runs (`nodeid`, None between tests): a
-    handler made and added per test cost more than many a trivial test itself.
+    One for the whole run, reading which test and phase run from the stream when a
+    step comes: a handler made and added per test, or told of each test and phase,
+    cost more than many a trivial test itself.
     """
 
-    def __init__(self, writer: _Writer, worker: str | None) -> None:
+    def __init__(self, stream: _Stream) -> None:
         super().__init__(logging.NOTSET)
-        self.writer, self.worker = writer, worker
-        self.nodeid: str | None = None
-        self.when = "setup"
-        self.index = 0
+        self.stream = stream
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.nodeid is None:
+        stream = self.stream
+        nodeid = stream.nodeid
+        if nodeid is None:
             return  # a step outside any test (a session fixture's teardown): nobody's
         try:
             message = clip(record.getMessage(), MAX_STEP_BYTES)
-            self.writer.write(
+            stream.writer.write(
                 Step(
                     time=time.time(),
-                    nodeid=self.nodeid,
-                    index=self.index,
+                    nodeid=nodeid,
+                    index=stream.steps,
                     message=message,
-                    when=self.when,
-                    worker=self.worker,
+                    when=stream.phase or "setup",  # "": after a teardown, a rerun's setup
+                    worker=stream.worker,
                 ),
                 # At once: a step says where a slow test is, and where a test that
                 # kills its process was; it also sends the batch (the test's start).
                 urgent=True,
             )
-            self.index += 1
+            stream.steps += 1
         except Exception:
             self.handleError(record)
 
@@ -356,6 +373,7 @@ class _Stream:
         self.phase_error: str | None = None  # what the phase raised (exported spans only)
         self.outcome = "pass"  # the running test's, as test.case.result.status says it
         self.calls = not config.getoption("setuponly", False)  # pytest runs a test's call
+        self.steps = 0  # the running test's steps so far
         self.worker: str | None = None
         self.handler: _StepHandler | None = None
         self._logger_level: int | None = None
@@ -389,22 +407,22 @@ class _Stream:
             if line is not None:
                 attributes["code.lineno"] = line + 1
         self.outcome = "pass"
-        self.nodeid = nodeid
-        self.trace = trace = self.spans.begin_test(nodeid, attributes)
-        handler = self.handler or self._listen_for_steps()
-        handler.nodeid, handler.index = nodeid, 0
-        self._begin_phase("setup")
+        self.nodeid, self.steps = nodeid, 0
+        # Its setup's steps are labelled with it, and run in a child span of the test's.
+        self.phase, self.phase_error = "setup", None
+        if self.handler is None:
+            self._listen_for_steps()
+        self.trace = trace = self.spans.begin_test(nodeid, attributes, phase="setup")
         return trace
 
-    def _listen_for_steps(self) -> _StepHandler:
+    def _listen_for_steps(self) -> None:
         """The run's step handler, on the `mcp.steps` logger from the first test on."""
         logger = logging.getLogger(STEP_LOGGER)
-        self.handler = _StepHandler(self.writer, self.worker)
+        self.handler = _StepHandler(self)
         if not logger.isEnabledFor(logging.INFO):
             self._logger_level = logger.level
             logger.setLevel(logging.INFO)
         logger.addHandler(self.handler)
-        return self.handler
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         if nodeid != self.nodeid:
@@ -414,16 +432,6 @@ class _Stream:
         self.spans.end_test(self.outcome)
         self.trace = self.nodeid = None
         self.phase = ""
-        if self.handler is not None:
-            self.handler.nodeid = None
-
-    def _begin_phase(self, when: str) -> None:
-        """The phase's steps are labelled with it, and it runs in a child span of the test's."""
-        if self.handler is not None:
-            self.handler.when = when
-        self.phase = when
-        self.phase_error = None
-        self.spans.begin_phase(when)
 
     def _end_phase(self, report: pytest.TestReport) -> None:
         """The phase's own report (not a plugin's extra one, such as a subtest's) ends its
@@ -431,23 +439,23 @@ class _Stream:
         `--setup-only`), then the teardown. A later report (a rerun plugin's) only labels."""
         if report.nodeid != self.nodeid:
             return
-        failed = report.failed
+        outcome = report.outcome
+        failed = outcome == "failed"
         if failed:
             self.outcome = "fail"
-        elif report.skipped and self.outcome == "pass":
+        elif outcome == "skipped" and self.outcome == "pass":
             self.outcome = ""  # neither: OpenTelemetry names only pass and fail
         when = report.when
         if when != self.phase or type(report) is not pytest.TestReport:
             return
-        self.spans.end_phase(self.phase_error if failed else None)
-        if when == "setup" and report.passed and self.calls:
-            self._begin_phase("call")
+        if when == "setup" and outcome == "passed" and self.calls:
+            following = "call"
         elif when != "teardown":
-            self._begin_phase("teardown")
+            following = "teardown"
         else:
-            self.phase = ""
-            if self.handler is not None:
-                self.handler.when = "setup"  # a rerun plugin's next attempt
+            following = ""  # steps now are a rerun plugin's next attempt's, in its setup
+        self.spans.next_phase(following, self.phase_error if failed else None)
+        self.phase, self.phase_error = following, None
 
     # -- the collected tests ---------------------------------------------------
 
@@ -559,29 +567,35 @@ class SessionStream(_Stream):
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.runs_tests:
             self._end_phase(report)
-        passed = report.passed and "wasxfail" not in report.__dict__  # (hasattr: a raise)
-        if passed and self._pytest_says_status():
+        passed = report.outcome == "passed" and "wasxfail" not in report.__dict__  # (hasattr:
+        when = report.when  # a raise when absent)
+        by_pytest = self._status_by_pytest
+        if by_pytest is None:
+            by_pytest = self._pytest_says_status()
+        if passed and by_pytest:
             # What pytest's own hooks say for a passed phase, at no cost: "" for setup and
             # teardown, "passed" for the call.
-            raw = "passed" if report.when == "call" else ""
+            raw = "passed" if when == "call" else ""
         else:
             status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
             raw = status[0] if status else report.outcome
         if raw:
             self.totals[raw] += 1
         nodeid = report.nodeid
-        held = self.folding.get(nodeid, [])
-        plain = passed and raw in ("", "passed")
-        if held is not None and plain:
-            held.append(report)
-            if report.when != "teardown":
-                self.folding[nodeid] = held
+        folding = self.folding
+        held = folding.get(nodeid, _NONE_HELD)
+        if held is not None and passed and raw in ("", "passed"):
+            if when != "teardown":
+                if isinstance(held, list):
+                    held.append(report)
+                else:
+                    folding[nodeid] = [report]
                 return
-            del self.folding[nodeid]
-            if len(held) == 3 and held[0].when == "setup" and held[1].when == "call":
-                self._write_passed(held)
+            folding.pop(nodeid, None)
+            if len(held) == 2 and held[0].when == "setup" and held[1].when == "call":
+                self._write_passed(held[0], held[1], report)
                 return
-            held, report = held[:-1], held[-1]  # not pytest's usual three: sent as they came
+            # Not pytest's usual three: sent as they came.
         if held is not None:  # the first report that does not fold
             self._unfolded(report)
         for earlier in held or ():
@@ -603,18 +617,29 @@ class SessionStream(_Stream):
             )
         return self._status_by_pytest
 
-    def _write_passed(self, reports: list[pytest.TestReport]) -> None:
+    def _write_passed(
+        self, setup: pytest.TestReport, call: pytest.TestReport, teardown: pytest.TestReport
+    ) -> None:
         """One line for a test whose three phases passed. Where the tests run here, one
         after another, it needs neither its node id, its time nor its trace: the start
         just before it gave them (docs/events.md)."""
-        teardown = reports[2]
+        # To the microsecond (a shorter line): `round(d, 6)` formats the number, 3x slower.
         durations = (
-            round(reports[0].duration, 6),
-            round(reports[1].duration, 6),
-            round(teardown.duration, 6),
+            int(setup.duration * 1e6 + 0.5) / 1e6,
+            int(call.duration * 1e6 + 0.5) / 1e6,
+            int(teardown.duration * 1e6 + 0.5) / 1e6,
         )
-        # The teardown's report holds what every phase captured.
-        stdout, stderr, log = teardown.capstdout, teardown.capstderr, teardown.caplog
+        # The teardown's report holds what every phase captured; most tests, nothing
+        # (pytest's logging adds an empty section per phase).
+        for _, content in teardown.sections:
+            if content:
+                stdout, stderr, log = teardown.capstdout, teardown.capstderr, teardown.caplog
+                break
+        else:
+            if self.runs_tests:
+                self.writer.write_line(encode_test_pass(durations))
+                return
+            stdout = stderr = log = ""
         if self.runs_tests:
             self.writer.write_line(
                 encode_test_pass(durations, clip(stdout), clip(stderr), clip(log))

@@ -19,8 +19,7 @@ import os
 import random
 from collections.abc import Callable, Mapping
 from contextvars import Token
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -31,9 +30,9 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _LOW_64 = (1 << 64) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class TraceIds:
-    """A span's ids as W3C trace context writes them: 32 and 16 lowercase hex digits."""
+class TraceIds(NamedTuple):
+    """A span's ids as W3C trace context writes them: 32 and 16 lowercase hex digits.
+    (A named tuple: one is made per test, and a frozen dataclass costs several times more.)"""
 
     trace_id: str
     span_id: str
@@ -69,8 +68,8 @@ class _Current(NonRecordingSpan):
             self._test = SpanContext(trace_id, trace_id & _LOW_64, False, _SAMPLED)
         return self._test
 
-    def begin_test(self, trace_id: int) -> None:
-        self._trace_id, self._test, self._phase, self._in_phase = trace_id, None, None, False
+    def begin_test(self, trace_id: int, in_phase: bool = False) -> None:
+        self._trace_id, self._test, self._phase, self._in_phase = trace_id, None, None, in_phase
 
     def begin_phase(self) -> None:
         self._phase, self._in_phase = None, True
@@ -102,22 +101,28 @@ class TestSpans:
         self._token: Token[Context] | None = None
         self._environ: str | None = None
 
-    def begin_test(self, name: str, attributes: Mapping[str, str | int] | None = None) -> TraceIds:
-        """A new trace; its root span is current, and in TRACEPARENT, until `end_test`."""
+    def begin_test(
+        self, name: str, attributes: Mapping[str, str | int] | None = None, phase: str = ""
+    ) -> TraceIds:
+        """A new trace; its root span is current, and in TRACEPARENT, until `end_test`.
+        With a `phase`, that phase's span begins at once (as `begin_phase` would)."""
         if self._tracer is None:
             self._trace_id = trace_id = self._test_trace_id()
-            self._current.begin_test(trace_id)
+            self._current.begin_test(trace_id, in_phase=bool(phase))
             outside = context.get_current()
             made = self._context
             if made is None or made[0] is not outside:
                 made = self._context = (outside, trace.set_span_in_context(self._current, outside))
             self._token = context.attach(made[1])
-            ids = TraceIds(f"{trace_id:032x}", f"{trace_id & _LOW_64:016x}")
+            digits = f"{trace_id:032x}"
+            ids = TraceIds(digits, digits[16:])
         else:  # a root: whatever context the test process runs in is not its parent
             span = self._tracer.start_span(name, context=Context(), attributes=attributes)
             self._trace_id = span.get_span_context().trace_id
             self._enter(span)
             ids = TraceIds(f"{self._trace_id:032x}", f"{span.get_span_context().span_id:016x}")
+            if phase:
+                self._enter(self._tracer.start_span(phase))
         self._environ = os.environ.get(TRACEPARENT)
         os.environ[TRACEPARENT] = ids.traceparent
         return ids
@@ -168,6 +173,19 @@ class TestSpans:
         if error is not None and span.is_recording():
             span.set_status(trace.StatusCode.ERROR, error)
         self._leave()
+
+    def next_phase(self, when: str, error: str | None = None) -> None:
+        """`end_phase(error)`, then `begin_phase(when)` unless `when` is "": one call
+        between two phases, made three times a test."""
+        if self._token is not None:  # ids only: the next phase's span id is minted anew
+            if when:
+                self._current.begin_phase()
+            else:
+                self._current.end_phase()
+            return
+        self.end_phase(error)
+        if when:
+            self.begin_phase(when)
 
     def _enter(self, span: trace.Span) -> None:
         self._open.append((span, context.attach(trace.set_span_in_context(span))))

@@ -156,6 +156,22 @@ def test_the_span_and_traceparent_last_only_as_long_as_the_test(
     assert TRACEPARENT not in os.environ  # none before it, none after
 
 
+def test_a_test_begun_in_its_setup_moves_from_phase_to_phase() -> None:
+    """What the plugin calls: the test and its setup at once, then one call per phase."""
+    spans = TestSpans()
+    test = spans.begin_test("t.py::test_a", phase="setup")
+    setup = current()
+    spans.next_phase("call")
+    call = current()
+    spans.next_phase("teardown")
+    teardown = current()
+    assert {setup[0], call[0], teardown[0]} == {test.trace_id}
+    assert len({setup[1], call[1], teardown[1], test.span_id}) == 4  # a span per phase
+    spans.next_phase("")  # the teardown ended: the test's own span again
+    assert current() == (test.trace_id, test.span_id)
+    spans.end_test()
+
+
 def test_the_reducer_keeps_a_tests_last_trace() -> None:
     test = nodeid("test_a")
     first = TestTrace(time=1.0, nodeid=test, trace_id="1" * 32, span_id="2" * 16)
