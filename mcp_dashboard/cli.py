@@ -106,6 +106,8 @@ def run_ci(options: Options, out: TextIO) -> int:
         if not options.rerun_failed:
             load_in_background()  # what reading the run's tool calls needs, during the run
         state, run = asyncio.run(drive(config, printer))
+        # What is left is the run's end and the exit: no collection need walk the run.
+        no_collection_at_exit()
         state = launcher.finish(run_id, state)
         # A rerun of a few tests is not measured against the runs of every test.
         whole = not options.rerun_failed

@@ -26,7 +26,8 @@ def gc_paused() -> Iterator[None]:
 
 
 def no_collection_at_exit() -> None:
-    """The process ends now: its last collection would walk the whole run's state for
-    cycles that the exit frees anyway (0.13 s of a 20,000-test `--ci` run's exit,
-    measured; 0.02 s without). Everything alive now is left out of it (`gc.freeze`)."""
+    """The process ends soon: a collection from now on, its last at exit included,
+    would walk the whole run's state for cycles that the exit frees anyway (0.13 s of
+    a 20,000-test `--ci` run's exit, measured; 0.02 s without). Everything alive now
+    is left out of them (`gc.freeze`)."""
     gc.freeze()
