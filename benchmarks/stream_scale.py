@@ -3,7 +3,8 @@
 Per size (20,000 tests by default; `--sizes 20000 100000` for the large one), in
 the same run and the same venv: plain pytest, pytest with the plugin writing the
 stream, and `mcp-dashboard --ci`, run in turn (plain, plugin, --ci, then again)
-so drift on the machine hits all three; each figure is the median of the runs.
+so drift on the machine hits all three; each time is the median of the runs, each
+ratio the median of the rounds' own ratios to plain pytest, with their spread.
 Also the stream's bytes per passing test, the dashboard process's peak RSS, and
 the Textual dashboard itself, headless (`App.run_test()`, in this process, as
 dashboard_latency.py runs it): its wall time from start to the screen that shows
@@ -122,12 +123,15 @@ def measure(tests: int, runs: int) -> None:
             ("tui", "the dashboard (TUI, headless)", "<= 1.05x" if tests == 20_000 else "-"),
         ):
             value = statistics.median(times[name])
+            # Each round's own ratio (its runs follow each other, so a slow spell of the
+            # machine hits both): their median, and their spread, which is the noise.
+            ratios = sorted(t / p for t, p in zip(times[name], times["plain"], strict=True))
             row(
                 f"{figure}, {label}",
                 f"{value:.2f} s",
                 target,
                 f"plain pytest {base:.2f} s",
-                f"{value / base:.3f}x",
+                f"{statistics.median(ratios):.3f}x (rounds {ratios[0]:.3f}-{ratios[-1]:.3f}x)",
             )
         row(
             f"TUI last event to final screen, {label}",
