@@ -356,9 +356,10 @@ class _Stream:
     """What every role shares: the file; and, where tests run (not the xdist controller),
     each test's trace and step lines.
 
-    A test's span opens at its logstart and closes at its logfinish, each phase's span
-    from pytest's own hook for the phase (tryfirst) to the phase's report: plain
-    hooks, no wrappers, since at 20,000 trivial tests every hook call per test shows.
+    A test's span opens at its logstart and closes at its logfinish; its setup's span
+    opens with it, and each phase's report closes its span and opens the next one's
+    (`_end_phase`): plain hooks, none per phase and no wrappers, since at 20,000
+    trivial tests every hook call per test shows.
     """
 
     runs_tests = True  # the xdist controller runs none
